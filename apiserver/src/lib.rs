@@ -1,0 +1,171 @@
+//! A Kubernetes-compatible API server over `cellfed-store`: discovery, OpenAPI, CRUD, watch,
+//! CRDs, patch and apply, tables. It never imports the controller or the webhook, and never
+//! keeps state outside the store (several replicas may serve one database).
+
+pub mod auth;
+pub mod conversion;
+pub mod crd;
+pub mod discovery;
+pub mod error;
+pub mod gc;
+pub mod list;
+pub mod member;
+pub mod meta;
+pub mod openapi;
+pub mod patch;
+pub mod registry;
+pub mod rest;
+pub mod scale;
+pub mod schema;
+pub mod selector;
+pub mod server;
+pub mod state;
+pub mod table;
+pub mod tls;
+pub mod write;
+
+use axum::Router;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use http::{HeaderMap, HeaderValue, header};
+use serde_json::Value;
+
+pub use server::{ServeError, Server, ServerConfig, serve};
+pub use state::{AppState, Converter};
+
+/// Largest accepted request body (kube-apiserver's 3 MiB).
+pub const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
+
+/// The HTTP API.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/version", get(|| async { json(discovery::version()) }))
+        .route("/healthz", get(health))
+        .route("/livez", get(health))
+        .route("/readyz", get(ready))
+        .route("/api", get(api))
+        .route("/apis", get(apis))
+        .route("/openapi/v2", get(openapi_v2))
+        .route("/openapi/v3", get(openapi_v3_index))
+        .route("/openapi/v3/{*path}", get(openapi_v3_doc))
+        .fallback(rest::dispatch)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::authenticate,
+        ))
+        .with_state(state)
+}
+
+fn json(v: Value) -> Response {
+    let mut r = v.to_string().into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
+async fn health() -> &'static str {
+    "ok"
+}
+
+async fn ready(State(state): State<AppState>) -> Response {
+    match state.store.current_revision().await {
+        Ok(_) => "ok".into_response(),
+        Err(e) => (
+            http::StatusCode::INTERNAL_SERVER_ERROR,
+            format!("[-]store failed: {e}\nreadyz check failed"),
+        )
+            .into_response(),
+    }
+}
+
+async fn api(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    match discovery::aggregated_version(&headers) {
+        Some(v) => discovery::aggregated(&state.registry, true, v),
+        None => discovery::api_versions(),
+    }
+}
+
+async fn apis(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    match discovery::aggregated_version(&headers) {
+        Some(v) => discovery::aggregated(&state.registry, false, v),
+        None => discovery::api_group_list(&state.registry),
+    }
+}
+
+/// The registry as the openapi module sees it.
+fn schemas(state: &AppState) -> Vec<openapi::ResourceSchema> {
+    state
+        .registry
+        .all()
+        .into_iter()
+        .map(|r| openapi::ResourceSchema {
+            group: r.group.clone(),
+            version: r.version.clone(),
+            kind: r.kind.clone(),
+            list_kind: r.list_kind(),
+            plural: r.plural.clone(),
+            namespaced: r.namespaced,
+            verbs: registry::VERBS.iter().map(|s| s.to_string()).collect(),
+            subresources: r.subresources.clone(),
+            schema: r.crd.as_ref().and_then(|c| c.schema.clone()),
+        })
+        .collect()
+}
+
+fn hash_of(v: &Value) -> String {
+    // FNV-1a over the document: stable, cheap, good enough for an ETag.
+    let mut h: u64 = 0xcbf29ce484222325;
+    for b in v.to_string().as_bytes() {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    format!("{h:016X}")
+}
+
+async fn openapi_v2(State(state): State<AppState>) -> Response {
+    json(openapi::v2_document(&schemas(&state)))
+}
+
+fn v3_for(state: &AppState, group: &str, version: &str) -> Value {
+    let rs: Vec<openapi::ResourceSchema> = schemas(state)
+        .into_iter()
+        .filter(|r| r.group == group && r.version == version)
+        .collect();
+    openapi::v3_document(group, version, &rs)
+}
+
+async fn openapi_v3_index(State(state): State<AppState>) -> Response {
+    let mut gvs = Vec::new();
+    for (g, vs) in state.registry.groups() {
+        for v in vs {
+            gvs.push((g.clone(), v));
+        }
+    }
+    let hash = |g: &str, v: &str| hash_of(&v3_for(&state, g, v));
+    json(openapi::v3_index(&gvs, &hash))
+}
+
+async fn openapi_v3_doc(
+    State(state): State<AppState>,
+    axum::extract::Path(path): axum::extract::Path<String>,
+) -> Response {
+    let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let (g, v) = match segs.as_slice() {
+        ["api", v] => ("", *v),
+        ["apis", g, v] => (*g, *v),
+        _ => return error::ApiError::path_not_found().into_response(),
+    };
+    if !state.registry.serves_group_version(g, v) {
+        return error::ApiError::path_not_found().into_response();
+    }
+    let doc = v3_for(&state, g, v);
+    let mut r = json(doc);
+    r.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("no-cache, private"),
+    );
+    r
+}

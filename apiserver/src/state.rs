@@ -1,0 +1,116 @@
+//! Shared state of the handlers and background tasks.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use cellfed_store::{KeyValue, Store};
+use serde_json::Value;
+
+use crate::auth::Tokens;
+use crate::error::{ApiError, ApiResult};
+use crate::registry::{ConversionStrategy, Registry, Resource};
+
+/// Converts custom resources between versions of one CRD in-process (for `cellfed up`, which
+/// runs the conversion webhook's logic without a network hop).
+pub trait Converter: Send + Sync {
+    /// Whether this converter handles the CRD `<plural>.<group>`.
+    fn handles(&self, crd_name: &str) -> bool;
+    /// Converts `objects` to `desired_api_version`, as a ConversionReview response would.
+    fn convert(&self, objects: Vec<Value>, desired_api_version: &str)
+    -> Result<Vec<Value>, String>;
+}
+
+/// Everything a request handler needs.
+#[derive(Clone)]
+pub struct AppState {
+    /// The revisioned key-value store.
+    pub store: Store,
+    /// The served resources (built-ins + established CRDs).
+    pub registry: Registry,
+    /// In-process converter, tried before a CRD's webhook.
+    pub converter: Option<Arc<dyn Converter>>,
+    /// Bearer tokens; None = no authentication (tests, plain HTTP behind a trusted proxy).
+    pub tokens: Option<Arc<Tokens>>,
+    /// `<service>.<namespace>.svc:<port>` → `host:port`, for conversion webhooks given as
+    /// service references (there is no cluster DNS).
+    pub service_addresses: Arc<HashMap<String, String>>,
+}
+
+impl AppState {
+    /// State over a store with built-in resources only, no auth, no converter.
+    pub fn new(store: Store) -> Self {
+        Self {
+            store,
+            registry: Registry::new(),
+            converter: None,
+            tokens: None,
+            service_addresses: Arc::new(HashMap::new()),
+        }
+    }
+
+    /// Parses a stored value and sets its resourceVersion.
+    pub fn decode(&self, kv: &KeyValue) -> ApiResult<Value> {
+        let mut obj: Value = serde_json::from_slice(&kv.value)
+            .map_err(|e| ApiError::internal(format!("stored object {} is corrupt: {e}", kv.key)))?;
+        crate::meta::metadata_mut(&mut obj).insert(
+            "resourceVersion".into(),
+            Value::String(kv.mod_revision.to_string()),
+        );
+        Ok(obj)
+    }
+
+    /// Converts an object to the version `res` serves (no-op for built-ins or same version).
+    pub async fn convert(&self, res: &Resource, objs: Vec<Value>) -> ApiResult<Vec<Value>> {
+        let target = res.api_version();
+        let Some(crd) = &res.crd else {
+            return Ok(objs);
+        };
+        if objs
+            .iter()
+            .all(|o| o.get("apiVersion").and_then(Value::as_str) == Some(target.as_str()))
+        {
+            return Ok(objs);
+        }
+        if let Some(c) = &self.converter
+            && c.handles(&crd.crd_name)
+        {
+            return c.convert(objs, &target).map_err(|e| {
+                ApiError::internal(format!("conversion webhook for {}: {e}", crd.crd_name))
+            });
+        }
+        match &crd.conversion {
+            ConversionStrategy::None => Ok(objs
+                .into_iter()
+                .map(|mut o| {
+                    o["apiVersion"] = Value::String(target.clone());
+                    o
+                })
+                .collect()),
+            ConversionStrategy::Webhook { client_config } => {
+                crate::conversion::webhook_convert(
+                    self,
+                    &crd.crd_name,
+                    client_config,
+                    objs,
+                    &target,
+                )
+                .await
+            }
+        }
+    }
+
+    /// Converts one object to the storage version of its CRD.
+    pub async fn to_storage(&self, res: &Resource, obj: Value) -> ApiResult<Value> {
+        let Some(crd) = &res.crd else {
+            return Ok(obj);
+        };
+        if crd.storage_version == res.version {
+            return Ok(obj);
+        }
+        let mut storage = res.clone();
+        storage.version = crd.storage_version.clone();
+        let mut out = self.convert(&storage, vec![obj]).await?;
+        out.pop()
+            .ok_or_else(|| ApiError::internal("conversion returned no object"))
+    }
+}

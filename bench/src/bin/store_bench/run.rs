@@ -1,0 +1,240 @@
+//! One backend's measurements, in the order they are printed.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use cellfed_store::{Config, EventKind, ListOptions, Store};
+use futures::StreamExt;
+use futures::stream::BoxStream;
+
+use crate::Args;
+use crate::raw;
+use crate::report::{Latency, Report};
+
+type Watch = BoxStream<'static, cellfed_store::Result<cellfed_store::Event>>;
+
+pub async fn backend(args: &Args, name: &str) -> Result<Report> {
+    let prefix = format!("bench_{name}_{}", std::process::id());
+    let mut sqlite_dir = None;
+    let url = match name {
+        "sqlite" => {
+            let dir = args
+                .sqlite_dir
+                .clone()
+                .unwrap_or_else(std::env::temp_dir)
+                .join(format!("cellfed-{prefix}"));
+            std::fs::create_dir_all(&dir)?;
+            let url = format!("sqlite://{}/bench.db", dir.display());
+            sqlite_dir = Some(dir);
+            url
+        }
+        "mysql" => args.mysql_url.clone(),
+        "postgres" => args.postgres_url.clone(),
+        other => bail!("unknown backend {other:?} (sqlite, mysql, postgres)"),
+    };
+    let value = vec![b'v'; args.value_size];
+    let clients = args.clients.max(1);
+    let mut report = Report::new(name, args.writes, clients, args.value_size);
+
+    eprintln!("  raw inserts");
+    let raw1 = raw::inserts(&url, &format!("{prefix}_raw1"), args.writes, 1, &value).await?;
+    let rawn = raw::inserts(
+        &url,
+        &format!("{prefix}_rawn"),
+        args.writes,
+        clients,
+        &value,
+    )
+    .await?;
+    report.raw_inserts = [rate(args.writes, raw1), rate(args.writes, rawn)];
+
+    let mut config = Config::new(&url).with_table_prefix(&prefix);
+    config.max_connections = u32::try_from(clients)?.max(4);
+    let store = Store::open_with(config.clone()).await?;
+
+    eprintln!("  store creates and updates");
+    let creates1 = writes(&store, "/bench/c1/", args.writes, 1, &value, false).await?;
+    let createsn = writes(&store, "/bench/cn/", args.writes, clients, &value, false).await?;
+    let updates1 = writes(&store, "/bench/c1/", args.writes, 1, &value, true).await?;
+    let updatesn = writes(&store, "/bench/cn/", args.writes, clients, &value, true).await?;
+    report.creates = [rate(args.writes, creates1), rate(args.writes, createsn)];
+    report.updates = [rate(args.writes, updates1), rate(args.writes, updatesn)];
+
+    eprintln!("  list of {} keys", args.list_keys);
+    writes(
+        &store,
+        "/bench/list/",
+        args.list_keys,
+        clients,
+        &value,
+        false,
+    )
+    .await?;
+    let mut full = Vec::new();
+    for _ in 0..5 {
+        let started = Instant::now();
+        let listed = store.list("/bench/list/", ListOptions::default()).await?;
+        full.push(started.elapsed());
+        if listed.items.len() != args.list_keys {
+            bail!(
+                "listed {} keys, expected {}",
+                listed.items.len(),
+                args.list_keys
+            );
+        }
+    }
+    full.sort();
+    report.list_full = full[full.len() / 2];
+    report.list_keys = args.list_keys;
+    let started = Instant::now();
+    let mut pages = 0;
+    let mut options = ListOptions {
+        limit: Some(500),
+        ..Default::default()
+    };
+    loop {
+        let page = store.list("/bench/list/", options.clone()).await?;
+        pages += 1;
+        if page.remaining == 0 {
+            break;
+        }
+        options.revision = Some(page.revision);
+        options.start_after = page.items.last().map(|kv| kv.key.clone());
+    }
+    report.list_paged = (started.elapsed(), pages);
+
+    eprintln!("  local watch latency");
+    let mut watch = store
+        .watch("/bench/wl/", store.current_revision().await?)
+        .await?;
+    report.watch_local = latency(
+        &store,
+        &mut watch,
+        "/bench/wl/",
+        args.local_samples,
+        &value,
+        None,
+    )
+    .await?;
+
+    eprintln!("  cross-instance watch latency (poll {} ms)", args.poll_ms);
+    let mut other = config.clone();
+    other.poll_interval = Duration::from_millis(args.poll_ms);
+    let watcher = Store::open_with(other).await?;
+    let mut watch = watcher
+        .watch("/bench/wx/", store.current_revision().await?)
+        .await?;
+    let jitter = Some(Duration::from_millis(args.poll_ms));
+    report.watch_cross = latency(
+        &store,
+        &mut watch,
+        "/bench/wx/",
+        args.cross_samples,
+        &value,
+        jitter,
+    )
+    .await?;
+    drop(watch);
+    drop(watcher);
+
+    for table in ["log", "meta", "migrations"] {
+        sqlx::query(&format!("DROP TABLE IF EXISTS {prefix}_{table}"))
+            .execute(store.pool())
+            .await?;
+    }
+    if let Some(dir) = sqlite_dir {
+        std::fs::remove_dir_all(dir)?;
+    }
+    Ok(report)
+}
+
+fn rate(n: usize, elapsed: Duration) -> f64 {
+    n as f64 / elapsed.as_secs_f64()
+}
+
+/// `n` creates (or updates of the keys created before) under `prefix` from `clients` clients.
+async fn writes(
+    store: &Store,
+    prefix: &str,
+    n: usize,
+    clients: usize,
+    value: &[u8],
+    update: bool,
+) -> Result<Duration> {
+    let per_client = n / clients;
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for c in 0..clients {
+        let store = store.clone();
+        let prefix = prefix.to_owned();
+        let value = value.to_vec();
+        tasks.push(tokio::spawn(async move {
+            // Keys are spread over clients the same way for creates and updates.
+            let mut revisions = Vec::with_capacity(per_client);
+            if update {
+                for i in 0..per_client {
+                    let key = format!("{prefix}{:08}", c * per_client + i);
+                    let kv = store
+                        .get(&key, None)
+                        .await?
+                        .context("key to update missing")?;
+                    revisions.push(kv.mod_revision);
+                }
+            }
+            let started = Instant::now();
+            for i in 0..per_client {
+                let key = format!("{prefix}{:08}", c * per_client + i);
+                if let Some(&expected) = revisions.get(i) {
+                    store.update(&key, value.clone(), expected, 0).await?;
+                } else {
+                    store.create(&key, value.clone(), 0).await?;
+                }
+            }
+            anyhow::Ok(started.elapsed())
+        }));
+    }
+    let mut slowest = Duration::ZERO;
+    for task in tasks {
+        slowest = slowest.max(task.await??);
+    }
+    // Updates first read their revisions (not timed): report the writing phase only.
+    Ok(if update { slowest } else { started.elapsed() })
+}
+
+/// Write-to-event latency: each sample writes one key through `store` and waits for `watch`
+/// to deliver it. With `jitter`, samples are spread over the poll interval (otherwise every
+/// write would land right after a poll and measure the worst case).
+async fn latency(
+    store: &Store,
+    watch: &mut Watch,
+    prefix: &str,
+    samples: usize,
+    value: &[u8],
+    jitter: Option<Duration>,
+) -> Result<Latency> {
+    let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+    let mut delivery = Vec::with_capacity(samples);
+    let mut write = Vec::with_capacity(samples);
+    for i in 0..samples {
+        if let Some(jitter) = jitter {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let micros = u64::try_from(jitter.as_micros())?.max(1);
+            tokio::time::sleep(Duration::from_micros(seed % micros)).await;
+        }
+        let key = format!("{prefix}{i:08}");
+        let started = Instant::now();
+        let kv = store.create(&key, value.to_vec(), 0).await?;
+        write.push(started.elapsed());
+        let event = tokio::time::timeout(Duration::from_secs(10), watch.next())
+            .await
+            .context("no event within 10 s")?
+            .context("watch ended")??;
+        delivery.push(started.elapsed());
+        if event.kind != EventKind::Created || event.kv.mod_revision != kv.mod_revision {
+            bail!("unexpected event {event:?}");
+        }
+    }
+    Ok(Latency::from_samples(delivery, write))
+}

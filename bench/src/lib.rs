@@ -1,0 +1,1 @@
+//! Benchmarks of the store, apiserver and propagation; each prints its figures.

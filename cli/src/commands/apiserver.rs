@@ -1,0 +1,69 @@
+//! `cellfed apiserver`: the federation plane's Kubernetes-compatible API server on SQL storage.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+
+/// Flags of `cellfed apiserver`.
+#[derive(Debug, clap::Args)]
+pub struct ApiserverArgs {
+    /// Storage URL: sqlite://PATH (default, embedded), mysql://USER@HOST:PORT/DB (MySQL, MariaDB,
+    /// OceanBase, TiDB) or postgres://USER@HOST:PORT/DB.
+    #[arg(long, env = "CELLFED_STORAGE")]
+    pub storage: Option<String>,
+    /// Address to listen on; port 0 picks a free port.
+    #[arg(long, default_value = "127.0.0.1:6443")]
+    pub listen: SocketAddr,
+    /// Directory for the CA, serving certificate, token file and the kubeconfig written for users.
+    #[arg(long, default_value = ".cellfed/apiserver")]
+    pub data_dir: PathBuf,
+    /// Static token file (lines `token,user,uid[,"group1,group2"]`); default: DATA_DIR/tokens,
+    /// created with one admin token when missing.
+    #[arg(long)]
+    pub token_file: Option<PathBuf>,
+    /// Serve plain HTTP instead of HTTPS (local experiments only: no TLS).
+    #[arg(long)]
+    pub insecure_http: bool,
+    /// Extra DNS names or IPs for the serving certificate (repeatable).
+    #[arg(long = "tls-host")]
+    pub tls_hosts: Vec<String>,
+}
+
+impl ApiserverArgs {
+    /// The server configuration these flags describe.
+    pub fn server_config(&self) -> anyhow::Result<cellfed_apiserver::ServerConfig> {
+        std::fs::create_dir_all(&self.data_dir)
+            .with_context(|| format!("creating data dir {}", self.data_dir.display()))?;
+        let storage = match &self.storage {
+            Some(url) => url.clone(),
+            None => format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("state.db").display()
+            ),
+        };
+        let mut config = cellfed_apiserver::ServerConfig::new(storage, self.listen, &self.data_dir);
+        config.insecure_http = self.insecure_http;
+        config.token_file.clone_from(&self.token_file);
+        config.tls_hosts.clone_from(&self.tls_hosts);
+        Ok(config)
+    }
+}
+
+/// Runs the API server until Ctrl-C.
+pub async fn run(args: ApiserverArgs) -> anyhow::Result<()> {
+    let server = cellfed_apiserver::Server::bind(args.server_config()?)
+        .await
+        .context("starting the apiserver")?;
+    eprintln!(
+        "cellfed apiserver listening on {}; kubeconfig: {}",
+        server.local_addr(),
+        server.kubeconfig_path().display()
+    );
+    eprintln!(
+        "try: KUBECONFIG={} kubectl get namespaces",
+        server.kubeconfig_path().display()
+    );
+    server.run_until(super::ctrl_c()).await.context("serving")?;
+    Ok(())
+}

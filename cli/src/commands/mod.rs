@@ -1,0 +1,94 @@
+//! `cellfed` subcommands.
+
+mod apiserver;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+
+/// cellfed: a multi-cluster federation control plane for Kubernetes.
+///
+/// Run `cellfed up` for an embedded federation plane with local member clusters, or the server
+/// parts one by one (`apiserver`, `controller`, `webhook`).
+#[derive(Debug, Parser)]
+#[command(name = "cellfed", version, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the Kubernetes-compatible API server on SQL storage (SQLite, MySQL/MariaDB, PostgreSQL).
+    ///
+    /// Example: cellfed apiserver --storage sqlite://fed.db --listen 127.0.0.1:6443 --data-dir .cellfed/apiserver
+    ///          KUBECONFIG=.cellfed/apiserver/kubeconfig kubectl get ns
+    Apiserver(apiserver::ApiserverArgs),
+    /// Write the generated CRD YAML (the files checked in under crds/).
+    ///
+    /// Example: cellfed crds --out crds
+    Crds(CrdsArgs),
+    /// Run the embedded federation plane (apiserver on SQLite + webhook + controller) and N local
+    /// member clusters.
+    Up,
+}
+
+#[derive(Debug, clap::Args)]
+struct CrdsArgs {
+    /// Directory to write one YAML file per CRD into; `-` prints them all to stdout.
+    #[arg(long, default_value = "crds")]
+    out: String,
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Apiserver(args) => runtime()?.block_on(apiserver::run(args)),
+        Command::Crds(args) => crds(&args),
+        Command::Up => {
+            println!("cellfed up: not built yet (the propagation controller issue delivers it)");
+            Ok(())
+        }
+    }
+}
+
+fn crds(args: &CrdsArgs) -> anyhow::Result<()> {
+    let files = cellfed_api::crd_files()?;
+    if args.out == "-" {
+        for (_, yaml) in &files {
+            println!("---\n{}", yaml.trim_end());
+        }
+        return Ok(());
+    }
+    let dir = std::path::Path::new(&args.out);
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    for (name, yaml) in &files {
+        let path = dir.join(name);
+        std::fs::write(&path, yaml).with_context(|| format!("writing {}", path.display()))?;
+    }
+    eprintln!("wrote {} CRDs to {}", files.len(), dir.display());
+    Ok(())
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn ctrl_c() {
+    let term = async {
+        #[cfg(unix)]
+        if let Ok(mut sig) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            sig.recv().await;
+            return;
+        }
+        std::future::pending::<()>().await;
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = term => {}
+    }
+}

@@ -1,0 +1,1 @@
+//! Reconcilers of the federation plane. Planning is pure; I/O stays at the edges.

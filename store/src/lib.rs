@@ -1,0 +1,353 @@
+//! A revisioned key-value log on SQL (SQLite, MySQL/MariaDB, PostgreSQL) with dense revisions,
+//! kine-style. It knows nothing of Kubernetes objects and must never depend on another cellfed crate.
+//!
+//!
+//! Every change (create, update, delete) appends one row to a log table; its revision is taken
+//! from a counter row incremented in the same transaction, so revisions are dense and in commit
+//! order (never AUTO_INCREMENT). Watches are served by one poller per `Store` that reads the log
+//! in revision order and fans events out; local writes wake it at once, writes of other
+//! processes on the same database are seen at the next poll. See docs/store.md.
+
+mod compact;
+mod dialect;
+mod read;
+mod row;
+mod schema;
+mod sql;
+mod watch;
+mod write;
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::stream::BoxStream;
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, ConnectOptions, Executor};
+
+pub use dialect::Backend;
+
+/// Errors of the store.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The key exists already (create-if-absent lost).
+    #[error("key {key} already exists")]
+    AlreadyExists { key: String },
+    /// The key does not exist (or is deleted).
+    #[error("key {key} not found")]
+    NotFound { key: String },
+    /// Compare-and-swap lost: the key's mod revision is not the expected one.
+    #[error("key {key} was modified: expected revision {expected}, current {current:?}")]
+    Conflict {
+        key: String,
+        expected: i64,
+        current: Option<Box<KeyValue>>,
+    },
+    /// The requested revision was compacted; the apiserver answers 410 Expired.
+    #[error("revision {requested} has been compacted (oldest kept {compacted})")]
+    Compacted { requested: i64, compacted: i64 },
+    /// The requested revision is newer than the store's current revision.
+    #[error("revision {requested} is in the future (current {current})")]
+    FutureRevision { requested: i64, current: i64 },
+    /// A watcher fell behind and was cut off; it must re-list.
+    #[error("watcher fell behind and was cut off")]
+    WatcherLagged,
+    /// The database failed or is unreachable.
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    /// The configuration (URL, table prefix) cannot be used.
+    #[error("invalid store configuration: {reason}")]
+    InvalidConfig { reason: String },
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// One version of a key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyValue {
+    pub key: String,
+    pub value: Vec<u8>,
+    /// Revision at which this key was created (its current life).
+    pub create_revision: i64,
+    /// Revision of this version (the Kubernetes resourceVersion).
+    pub mod_revision: i64,
+    /// Lease/TTL in seconds, 0 for none.
+    pub lease: i64,
+}
+
+/// What happened to a key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventKind {
+    Created,
+    Updated,
+    Deleted,
+}
+
+/// A change delivered to a watcher, in revision order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    pub kind: EventKind,
+    /// The key after the change; for `Deleted`, the last value with `mod_revision` = the deletion revision.
+    pub kv: KeyValue,
+    /// The version before the change (None for `Created`).
+    pub prev: Option<KeyValue>,
+}
+
+/// Options of `Store::open_with`.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `sqlite://path.db`, `sqlite::memory:`, `mysql://…`, `postgres://…`.
+    pub url: String,
+    /// How often watchers poll for writes made by other processes (default 100 ms).
+    pub poll_interval: Duration,
+    /// Max connections in the pool.
+    pub max_connections: u32,
+    /// Buffered events per watcher before it is cut off with `WatcherLagged`.
+    pub watch_buffer: usize,
+    /// Tables are named `{table_prefix}_log`, `{table_prefix}_meta`, `{table_prefix}_migrations`
+    /// (default `cellfed`); ASCII letters, digits and `_` only. Several stores (and tests) can
+    /// share one database with different prefixes.
+    pub table_prefix: String,
+}
+
+impl Config {
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            poll_interval: Duration::from_millis(100),
+            max_connections: 10,
+            watch_buffer: 10_000,
+            table_prefix: "cellfed".to_owned(),
+        }
+    }
+
+    /// The same configuration with another table prefix.
+    #[must_use]
+    pub fn with_table_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.table_prefix = prefix.into();
+        self
+    }
+}
+
+/// Options of `Store::list`.
+#[derive(Debug, Clone, Default)]
+pub struct ListOptions {
+    /// Read at this revision (None = current). Older than the compacted revision: `Compacted`.
+    pub revision: Option<i64>,
+    /// At most this many keys (None = all).
+    pub limit: Option<usize>,
+    /// Start strictly after this key (continuation).
+    pub start_after: Option<String>,
+}
+
+/// Result of `Store::list`.
+#[derive(Debug, Clone)]
+pub struct ListResult {
+    pub items: Vec<KeyValue>,
+    /// The revision the list was read at.
+    pub revision: i64,
+    /// Keys left after the last one returned (0 = complete).
+    pub remaining: u64,
+}
+
+/// A handle on the store; cheap to clone. The watch poller stops when the last clone is dropped.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+/// What all clones of a `Store` share.
+pub(crate) struct Inner {
+    pool: AnyPool,
+    sql: Arc<sql::Sql>,
+    hub: Arc<watch::Hub>,
+    writer: write::Writer,
+    config: Config,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.hub.close();
+    }
+}
+
+impl Store {
+    /// Opens (and migrates) the database at `url` with default options.
+    pub async fn open(url: &str) -> Result<Store> {
+        Self::open_with(Config::new(url)).await
+    }
+
+    /// Opens (and migrates) the database with these options.
+    pub async fn open_with(config: Config) -> Result<Store> {
+        let prefix = &config.table_prefix;
+        if prefix.is_empty()
+            || prefix.len() > 40
+            || !prefix
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_')
+        {
+            return Err(Error::InvalidConfig {
+                reason: format!(
+                    "table prefix {prefix:?} must be 1-40 ASCII letters, digits or underscores"
+                ),
+            });
+        }
+        let backend = Backend::from_url(&config.url)?;
+        sqlx::any::install_default_drivers();
+        let (url, in_memory) = normalise_url(backend, &config.url);
+        let options = AnyConnectOptions::from_str(&url)?.disable_statement_logging();
+        let setup = backend.session_setup();
+        let mut pool = AnyPoolOptions::new()
+            .acquire_timeout(Duration::from_secs(10))
+            .after_connect(move |conn, _meta| {
+                Box::pin(async move {
+                    for statement in setup {
+                        conn.execute(*statement).await?;
+                    }
+                    Ok(())
+                })
+            });
+        pool = if in_memory {
+            // Every connection to `sqlite::memory:` is its own database: keep exactly one.
+            pool.max_connections(1)
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None)
+        } else {
+            pool.max_connections(config.max_connections.max(2))
+        };
+        let pool = pool.connect_with(options).await?;
+        if backend == Backend::Sqlite && !in_memory {
+            schema::enable_wal(&pool).await?;
+        }
+        schema::migrate(&pool, backend, prefix).await?;
+        let sql = Arc::new(sql::Sql::new(backend, prefix));
+        let meta = read::meta(&pool, &sql).await?;
+        let hub = watch::Hub::start(
+            meta.revision,
+            pool.clone(),
+            sql.clone(),
+            config.poll_interval,
+        );
+        let writer = write::Writer::start(pool.clone(), sql.clone(), hub.clone());
+        Ok(Store {
+            inner: Arc::new(Inner {
+                pool,
+                sql,
+                hub,
+                writer,
+                config,
+            }),
+        })
+    }
+
+    /// The backend this store talks to.
+    pub fn backend(&self) -> Backend {
+        self.inner.sql.backend
+    }
+
+    /// The name of the log table (`{table_prefix}_log`), for diagnostics and tests.
+    pub fn log_table(&self) -> &str {
+        &self.inner.sql.log
+    }
+
+    /// The connection pool, for diagnostics and tests that inspect the tables.
+    pub fn pool(&self) -> &AnyPool {
+        &self.inner.pool
+    }
+
+    /// The newest revision.
+    pub async fn current_revision(&self) -> Result<i64> {
+        Ok(read::meta(&self.inner.pool, &self.inner.sql)
+            .await?
+            .revision)
+    }
+
+    /// The oldest revision still readable.
+    pub async fn compacted_revision(&self) -> Result<i64> {
+        Ok(read::meta(&self.inner.pool, &self.inner.sql)
+            .await?
+            .compacted)
+    }
+
+    /// The key's value now (None) or at `revision`; None if absent or deleted then.
+    pub async fn get(&self, key: &str, revision: Option<i64>) -> Result<Option<KeyValue>> {
+        read::get(&self.inner, key, revision).await
+    }
+
+    /// Keys under `prefix` in key order. `limit: Some(0)` is treated as no limit.
+    pub async fn list(&self, prefix: &str, options: ListOptions) -> Result<ListResult> {
+        read::list(&self.inner, prefix, options).await
+    }
+
+    /// Number of live keys under `prefix`, and the revision counted at.
+    pub async fn count(&self, prefix: &str) -> Result<(u64, i64)> {
+        read::count(&self.inner, prefix).await
+    }
+
+    /// Creates the key if absent; returns the new version.
+    pub async fn create(&self, key: &str, value: Vec<u8>, lease: i64) -> Result<KeyValue> {
+        write::create(&self.inner, key, value, lease).await
+    }
+
+    /// Replaces the key if its mod revision is `expected`; returns the new version.
+    pub async fn update(
+        &self,
+        key: &str,
+        value: Vec<u8>,
+        expected: i64,
+        lease: i64,
+    ) -> Result<KeyValue> {
+        write::update(&self.inner, key, value, expected, lease).await
+    }
+
+    /// Deletes the key (if `expected` is Some, only at that mod revision); returns the deleted
+    /// version with `mod_revision` set to the deletion revision.
+    pub async fn delete(&self, key: &str, expected: Option<i64>) -> Result<KeyValue> {
+        write::delete(&self.inner, key, expected).await
+    }
+
+    /// Events for keys under `prefix` with revision > `after`, in order, without gap or duplicate.
+    /// Fails at once with `Compacted` if `after` is older than the compacted revision; the stream
+    /// ends with `Err(WatcherLagged)` if the consumer falls behind (more than
+    /// `Config::watch_buffer` events unread), or `Err(Compacted)` if history it still needed
+    /// was compacted meanwhile. `after` may be ahead of the current revision.
+    pub async fn watch(
+        &self,
+        prefix: &str,
+        after: i64,
+    ) -> Result<BoxStream<'static, Result<Event>>> {
+        watch::watch(&self.inner, prefix, after).await
+    }
+
+    /// Removes history older than `revision` (the newest version of live keys is kept).
+    /// Reads and watches below `revision` then fail with `Compacted`. Compacting to a revision
+    /// at or below the compacted one does nothing; beyond the current one is `FutureRevision`.
+    pub async fn compact(&self, revision: i64) -> Result<()> {
+        compact::compact(&self.inner, revision).await
+    }
+
+    /// Compacts so that only the newest `keep` revisions stay readable.
+    pub async fn compact_keep(&self, keep: i64) -> Result<()> {
+        let meta = read::meta(&self.inner.pool, &self.inner.sql).await?;
+        let target = meta.revision - keep.max(0);
+        if target <= meta.compacted {
+            return Ok(());
+        }
+        compact::compact(&self.inner, target).await
+    }
+}
+
+/// The URL sqlx should open, and whether it is a private in-memory SQLite database.
+/// SQLite files are created when missing unless the URL says otherwise (`mode=…`).
+fn normalise_url(backend: Backend, url: &str) -> (String, bool) {
+    if backend != Backend::Sqlite {
+        return (url.to_owned(), false);
+    }
+    let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+    if in_memory || url.contains("mode=") {
+        return (url.to_owned(), in_memory);
+    }
+    let sep = if url.contains('?') { '&' } else { '?' };
+    (format!("{url}{sep}mode=rwc"), false)
+}

@@ -1,0 +1,1 @@
+//! Conversion and admission webhooks for cellfed types. It never talks to a cluster.
