@@ -1,6 +1,7 @@
 //! The `cellfed` binary and the `kubectl-cellfed` plugin. This crate only wires the other crates
 //! together: argument parsing, logging, process lifetime. It holds no logic of its own.
 
+pub mod chart;
 mod commands;
 mod plugin;
 

@@ -27,6 +27,11 @@ enum Command {
     ///
     /// Example: cellfed crds --out crds
     Crds(CrdsArgs),
+    /// Write the generated parts of the Helm chart (CRDs, webhook configuration, default
+    /// FederatedTypeConfigs) into the chart directory.
+    ///
+    /// Example: cellfed chart --out charts/cellfed
+    Chart(ChartArgs),
     /// Run the embedded federation plane (apiserver on SQLite + webhook + controller) and N local
     /// member clusters.
     Up,
@@ -43,6 +48,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Apiserver(args) => runtime()?.block_on(apiserver::run(args)),
         Command::Crds(args) => crds(&args),
+        Command::Chart(args) => chart(&args),
         Command::Up => {
             println!("cellfed up: not built yet (the propagation controller issue delivers it)");
             Ok(())
@@ -65,6 +71,31 @@ fn crds(args: &CrdsArgs) -> anyhow::Result<()> {
         std::fs::write(&path, yaml).with_context(|| format!("writing {}", path.display()))?;
     }
     eprintln!("wrote {} CRDs to {}", files.len(), dir.display());
+    Ok(())
+}
+
+#[derive(Debug, clap::Args)]
+struct ChartArgs {
+    /// The chart directory (holding Chart.yaml).
+    #[arg(long, default_value = "charts/cellfed")]
+    out: std::path::PathBuf,
+}
+
+fn chart(args: &ChartArgs) -> anyhow::Result<()> {
+    let files = crate::chart::files()?;
+    for (rel, content) in &files {
+        let path = args.out.join(rel);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("creating {}", parent.display()))?;
+        }
+        std::fs::write(&path, content).with_context(|| format!("writing {}", path.display()))?;
+    }
+    eprintln!(
+        "wrote {} generated chart files to {}",
+        files.len(),
+        args.out.display()
+    );
     Ok(())
 }
 

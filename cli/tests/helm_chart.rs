@@ -1,0 +1,292 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! The Helm chart `charts/cellfed`: its generated files match the code, it lints and renders,
+//! and `helm install` / `upgrade` / `uninstall` work against a real `cellfed apiserver`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output};
+use std::time::{Duration, Instant};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn chart_dir() -> PathBuf {
+    root().join("charts/cellfed")
+}
+
+/// helm as installed by scripts/ensure-services.sh (or from PATH, or $HELM).
+fn helm() -> PathBuf {
+    if let Some(h) = std::env::var_os("HELM") {
+        return h.into();
+    }
+    let local = root().join(".tools/bin/helm");
+    if local.exists() {
+        return local;
+    }
+    "helm".into()
+}
+
+fn run(cmd: &mut Command) -> Output {
+    cmd.output().unwrap_or_else(|e| {
+        panic!("running {cmd:?}: {e} (run scripts/ensure-services.sh to install helm)")
+    })
+}
+
+fn ok(cmd: &mut Command) -> String {
+    let out = run(cmd);
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn generated_chart_files_match_the_code() {
+    let files = cellfed_cli::chart::files().unwrap();
+    let mut stale = Vec::new();
+    for (rel, content) in &files {
+        match std::fs::read_to_string(chart_dir().join(rel)) {
+            Ok(on_disk) if on_disk == *content => {}
+            _ => stale.push(rel.clone()),
+        }
+    }
+    assert!(
+        stale.is_empty(),
+        "charts/cellfed files differ from the code: {stale:?}\nRegenerate: cargo run -p cellfed-cli --bin cellfed -- chart --out charts/cellfed"
+    );
+    // The plain CRDs of the chart are exactly the ones under crds/.
+    for (rel, _) in files.iter().filter(|(r, _)| r.starts_with("crds/")) {
+        let chart = std::fs::read_to_string(chart_dir().join(rel)).unwrap();
+        let top = std::fs::read_to_string(root().join(rel)).unwrap();
+        let body = |s: &str| {
+            s.lines()
+                .filter(|l| !l.starts_with('#'))
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        assert_eq!(
+            body(&chart),
+            body(&top),
+            "{rel} differs between crds/ and the chart"
+        );
+    }
+}
+
+#[test]
+fn chart_lints_and_renders_one_ca_for_webhook_and_crds() {
+    ok(Command::new(helm()).arg("lint").arg(chart_dir()));
+    let rendered = ok(Command::new(helm())
+        .args(["template", "fed", "-n", "kube-federation-system"])
+        .arg(chart_dir()));
+    let docs: Vec<serde_json::Value> = rendered
+        .split("\n---")
+        .filter_map(|d| serde_yaml::from_str::<serde_json::Value>(d).ok())
+        .filter(|d| d.is_object())
+        .collect();
+    let kinds: Vec<&str> = docs.iter().filter_map(|d| d["kind"].as_str()).collect();
+    for kind in [
+        "Deployment",
+        "Service",
+        "ValidatingWebhookConfiguration",
+        "Secret",
+        "KubeFedConfig",
+        "FederatedTypeConfig",
+        "CustomResourceDefinition",
+    ] {
+        assert!(
+            kinds.contains(&kind),
+            "rendered chart has no {kind}: {kinds:?}"
+        );
+    }
+    let secret = docs.iter().find(|d| d["kind"] == "Secret").unwrap();
+    let ca = secret["data"]["ca.crt"].as_str().unwrap();
+    let crds: Vec<_> = docs
+        .iter()
+        .filter(|d| d["kind"] == "CustomResourceDefinition")
+        .collect();
+    assert_eq!(crds.len(), cellfed_api::targets::default_targets().len());
+    for crd in crds {
+        let cc = &crd["spec"]["conversion"]["webhook"]["clientConfig"];
+        assert_eq!(
+            cc["caBundle"], ca,
+            "{} trusts another CA",
+            crd["metadata"]["name"]
+        );
+        assert_eq!(cc["service"]["name"], "fed-cellfed-webhook");
+        assert_eq!(cc["service"]["namespace"], "kube-federation-system");
+    }
+    let vwc = docs
+        .iter()
+        .find(|d| d["kind"] == "ValidatingWebhookConfiguration")
+        .unwrap();
+    assert_eq!(vwc["webhooks"][0]["clientConfig"]["caBundle"], ca);
+    let ftcs = docs
+        .iter()
+        .filter(|d| d["kind"] == "FederatedTypeConfig")
+        .count();
+    assert_eq!(ftcs, cellfed_api::targets::default_targets().len());
+    let config = docs.iter().find(|d| d["kind"] == "KubeFedConfig").unwrap();
+    assert_eq!(
+        config["spec"]["syncController"]["adoptResources"],
+        "Disabled"
+    );
+}
+
+struct Apiserver {
+    child: Child,
+    kubeconfig: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Apiserver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_apiserver() -> Apiserver {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let child = Command::new(env!("CARGO_BIN_EXE_cellfed"))
+        .arg("apiserver")
+        .arg(format!(
+            "--storage=sqlite://{}/fed.db",
+            dir.path().display()
+        ))
+        .arg("--listen=127.0.0.1:0")
+        .arg(format!("--data-dir={}", data.display()))
+        .spawn()
+        .unwrap();
+    let kubeconfig = data.join("kubeconfig");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let server = Apiserver {
+        child,
+        kubeconfig,
+        _dir: dir,
+    };
+    loop {
+        if server.kubeconfig.exists()
+            && run(Command::new("kubectl")
+                .env("KUBECONFIG", &server.kubeconfig)
+                .args(["get", "--raw", "/readyz"]))
+            .status
+            .success()
+        {
+            return server;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "cellfed apiserver did not become ready"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn helm_install_upgrade_uninstall_against_cellfed_apiserver() {
+    let server = start_apiserver();
+    let helm_cmd = || {
+        let mut cmd = Command::new(helm());
+        cmd.env("KUBECONFIG", &server.kubeconfig)
+            .env("HELM_CACHE_HOME", server._dir.path().join("helm-cache"))
+            .env("HELM_CONFIG_HOME", server._dir.path().join("helm-config"))
+            .env("HELM_DATA_HOME", server._dir.path().join("helm-data"));
+        cmd
+    };
+    let helm = |args: &[&str]| ok(helm_cmd().args(args).arg(chart_dir()));
+    let kubectl = |args: &[&str]| {
+        ok(Command::new("kubectl")
+            .env("KUBECONFIG", &server.kubeconfig)
+            .args(args))
+    };
+    helm(&[
+        "install",
+        "fed",
+        "-n",
+        "kube-federation-system",
+        "--create-namespace",
+        "--wait=false",
+    ]);
+    let ftcs = kubectl(&[
+        "get",
+        "federatedtypeconfigs",
+        "-n",
+        "kube-federation-system",
+        "-o",
+        "name",
+    ]);
+    assert_eq!(
+        ftcs.lines().count(),
+        cellfed_api::targets::default_targets().len(),
+        "{ftcs}"
+    );
+    let deploys = kubectl(&[
+        "get",
+        "deployments",
+        "-n",
+        "kube-federation-system",
+        "-o",
+        "name",
+    ]);
+    assert!(
+        deploys.contains("fed-cellfed-controller") && deploys.contains("fed-cellfed-webhook"),
+        "{deploys}"
+    );
+    let crd = kubectl(&[
+        "get",
+        "crd",
+        "federateddeployments.types.kubefed.io",
+        "-o",
+        "jsonpath={.spec.conversion.webhook.clientConfig.service.name}",
+    ]);
+    assert_eq!(crd, "fed-cellfed-webhook");
+
+    // upgrade changes a value; the Deployment follows.
+    helm(&[
+        "upgrade",
+        "fed",
+        "-n",
+        "kube-federation-system",
+        "--set",
+        "controller.workerConcurrency=3",
+        "--set",
+        "federation.defaultTypes=false",
+    ]);
+    let args = kubectl(&[
+        "get",
+        "deployment",
+        "fed-cellfed-controller",
+        "-n",
+        "kube-federation-system",
+        "-o",
+        "jsonpath={.spec.template.spec.containers[0].args}",
+    ]);
+    assert!(args.contains("--worker-concurrency=3"), "{args}");
+    let ftcs = kubectl(&[
+        "get",
+        "federatedtypeconfigs",
+        "-n",
+        "kube-federation-system",
+        "-o",
+        "name",
+    ]);
+    assert_eq!(ftcs.trim(), "", "defaultTypes=false removes the FTCs");
+
+    // uninstall removes the workloads but keeps the CRDs (users' federated resources survive).
+    ok(helm_cmd().args(["uninstall", "fed", "-n", "kube-federation-system", "--wait"]));
+    let deploys = kubectl(&[
+        "get",
+        "deployments",
+        "-n",
+        "kube-federation-system",
+        "-o",
+        "name",
+    ]);
+    assert_eq!(deploys.trim(), "", "{deploys}");
+    kubectl(&["get", "crd", "federateddeployments.types.kubefed.io"]);
+    kubectl(&["get", "crd", "kubefedclusters.core.kubefed.io"]);
+}
