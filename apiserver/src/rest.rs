@@ -113,7 +113,7 @@ fn parse_target(state: &AppState, group: &str, version: &str, rest: &[&str]) -> 
     })
 }
 
-/// Decodes a JSON or YAML body.
+/// Decodes a JSON, YAML or (for the kinds typed clients send so) protobuf body.
 fn decode_body(headers: &HeaderMap, body: &Bytes) -> ApiResult<Value> {
     let ct = headers
         .get(header::CONTENT_TYPE)
@@ -128,6 +128,7 @@ fn decode_body(headers: &HeaderMap, body: &Bytes) -> ApiResult<Value> {
             .map_err(|e| {
                 ApiError::bad_request(format!("error converting YAML to JSON: yaml: {e}"))
             }),
+        "application/vnd.kubernetes.protobuf" => crate::protobuf::decode(body),
         other => Err(ApiError::unsupported_media_type(other)),
     }
 }

@@ -276,6 +276,32 @@ fn helm_install_upgrade_uninstall_against_cellfed_apiserver() {
     ]);
     assert_eq!(ftcs.trim(), "", "defaultTypes=false removes the FTCs");
 
+    // rollback to revision 1 brings the defaults back.
+    ok(helm_cmd().args(["rollback", "fed", "1", "-n", "kube-federation-system"]));
+    let args = kubectl(&[
+        "get",
+        "deployment",
+        "fed-cellfed-controller",
+        "-n",
+        "kube-federation-system",
+        "-o",
+        "jsonpath={.spec.template.spec.containers[0].args}",
+    ]);
+    assert!(args.contains("--worker-concurrency=8"), "{args}");
+    let ftcs = kubectl(&[
+        "get",
+        "federatedtypeconfigs",
+        "-n",
+        "kube-federation-system",
+        "-o",
+        "name",
+    ]);
+    assert_eq!(
+        ftcs.lines().count(),
+        cellfed_api::targets::default_targets().len(),
+        "{ftcs}"
+    );
+
     // uninstall removes the workloads but keeps the CRDs (users' federated resources survive).
     ok(helm_cmd().args(["uninstall", "fed", "-n", "kube-federation-system", "--wait"]));
     let deploys = kubectl(&[
