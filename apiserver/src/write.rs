@@ -110,6 +110,9 @@ fn admit(res: &Resource, obj: &mut Value, opts: &WriteOpts, now: &str) -> ApiRes
             return Err(ApiError::invalid(&res.group, &res.kind, &name, causes));
         }
     }
+    if res.kind == "Secret" && res.group.is_empty() {
+        merge_string_data(obj);
+    }
     let mut causes = meta::validate_labels(obj);
     if res.kind == "CustomResourceDefinition" && res.group == "apiextensions.k8s.io" {
         causes.extend(crd::validate(obj));
@@ -145,6 +148,35 @@ async fn check_namespace(state: &AppState, res: &Resource, ns: &str, name: &str)
 }
 
 /// Serializes for storage (no resourceVersion: it is the row's revision).
+/// Secrets: `stringData` is write-only and merged into `data` (base64), as kube-apiserver does.
+fn merge_string_data(obj: &mut Value) {
+    use base64::Engine as _;
+    let Some(map) = obj.as_object_mut() else {
+        return;
+    };
+    let Some(Value::Object(string_data)) = map.remove("stringData") else {
+        return;
+    };
+    let data = map
+        .entry("data")
+        .or_insert_with(|| Value::Object(Default::default()));
+    if !data.is_object() {
+        *data = Value::Object(Default::default());
+    }
+    if let Some(data) = data.as_object_mut() {
+        for (k, v) in string_data {
+            let text = v
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| v.to_string());
+            data.insert(
+                k,
+                Value::String(base64::engine::general_purpose::STANDARD.encode(text)),
+            );
+        }
+    }
+}
+
 fn encode(obj: &Value) -> ApiResult<Vec<u8>> {
     let mut o = obj.clone();
     if let Some(m) = o.get_mut("metadata").and_then(Value::as_object_mut) {

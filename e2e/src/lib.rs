@@ -1,1 +1,360 @@
-//! Helpers for multi-cluster end-to-end tests that drive the real binaries.
+//! Multi-cluster end-to-end harness: starts the real binaries (`cellfed apiserver` for the host and
+//! each member, `cellfed controller`) as separate processes on loopback, joins the members, and
+//! drives everything with kubectl as a user would. Processes are killed when the [`Env`] drops.
+//!
+//! Build the binaries first (`cargo build -p cellfed-cli`); `scripts/test.sh` does.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// The workspace root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// A built binary of the workspace (`cellfed`, `kubectl-cellfed`).
+pub fn binary(name: &str) -> PathBuf {
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root().join("target"), PathBuf::from);
+    let path = target.join("debug").join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build -p cellfed-cli` first",
+        path.display()
+    );
+    path
+}
+
+/// Polls `f` until it returns Some, or panics after `secs` with `what` and the last value seen.
+pub fn eventually<T>(secs: u64, what: &str, mut f: impl FnMut() -> Result<T, String>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let last = match f() {
+            Ok(v) => return v,
+            Err(e) => e,
+        };
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {secs}s waiting for {what}; last: {last}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// One `cellfed apiserver` process (the host or a member).
+pub struct Apiserver {
+    /// Short name (`host`, `member1`…).
+    pub name: String,
+    /// Its data directory (kubeconfig, state.db).
+    pub data_dir: PathBuf,
+    /// Its port (kept across restarts).
+    pub port: u16,
+    child: Option<Child>,
+}
+
+impl Apiserver {
+    /// Starts a server in `data_dir` on `port` (0 = pick one) and waits until it is ready.
+    pub fn start(name: &str, data_dir: PathBuf, port: u16) -> Self {
+        let log = std::fs::File::create(data_dir.with_extension("log")).unwrap();
+        let child = Command::new(binary("cellfed"))
+            .arg("apiserver")
+            .arg(format!("--listen=127.0.0.1:{port}"))
+            .arg(format!("--data-dir={}", data_dir.display()))
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let mut server = Self {
+            name: name.into(),
+            data_dir,
+            port,
+            child: Some(child),
+        };
+        let kubeconfig = server.kubeconfig();
+        eventually(60, &format!("{name} apiserver ready"), || {
+            if !kubeconfig.exists() {
+                return Err("no kubeconfig yet".into());
+            }
+            let out = kubectl_raw(&kubeconfig, None, &["get", "--raw", "/readyz"]);
+            if out.0 { Ok(()) } else { Err(out.2) }
+        });
+        server.port = server_port(&kubeconfig);
+        server
+    }
+
+    /// Path of the kubeconfig it wrote.
+    pub fn kubeconfig(&self) -> PathBuf {
+        self.data_dir.join("kubeconfig")
+    }
+
+    /// Stops the process (a member going down).
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts it again on the same port with the same data.
+    pub fn restart(&mut self) {
+        self.stop();
+        let again = Self::start(&self.name, self.data_dir.clone(), self.port);
+        *self = again;
+    }
+
+    /// kubectl against this server; panics on failure.
+    pub fn kubectl(&self, args: &[&str]) -> String {
+        kubectl_ok(&self.kubeconfig(), None, args)
+    }
+
+    /// kubectl with stdin; panics on failure.
+    pub fn kubectl_stdin(&self, args: &[&str], stdin: &str) -> String {
+        let out = kubectl_raw(&self.kubeconfig(), Some(stdin), args);
+        assert!(out.0, "kubectl {args:?} on {} failed: {}", self.name, out.2);
+        out.1
+    }
+
+    /// `kubectl get -o json` as a value, or None when absent.
+    pub fn get(&self, args: &[&str]) -> Option<Value> {
+        let mut a = vec!["get"];
+        a.extend_from_slice(args);
+        a.extend_from_slice(&["-o", "json"]);
+        let out = kubectl_raw(&self.kubeconfig(), None, &a);
+        out.0.then(|| serde_json::from_str(&out.1).unwrap())
+    }
+
+    /// The resourceVersion of the whole store (changes with every write to this server).
+    pub fn revision(&self) -> u64 {
+        let v: Value =
+            serde_json::from_str(&self.kubectl(&["get", "--raw", "/api/v1/namespaces?limit=1"]))
+                .unwrap();
+        v["metadata"]["resourceVersion"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap()
+    }
+}
+
+impl Drop for Apiserver {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn server_port(kubeconfig: &Path) -> u16 {
+    let text = std::fs::read_to_string(kubeconfig).unwrap();
+    let server = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("server:"))
+        .unwrap()
+        .trim()
+        .to_string();
+    server
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .trim_end_matches('/')
+        .parse()
+        .unwrap()
+}
+
+/// Runs kubectl; returns (success, stdout, stderr).
+pub fn kubectl_raw(
+    kubeconfig: &Path,
+    stdin: Option<&str>,
+    args: &[&str],
+) -> (bool, String, String) {
+    use std::io::Write;
+    let mut cmd = Command::new("kubectl");
+    cmd.env("KUBECONFIG", kubeconfig)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    cmd.stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    });
+    let mut child = cmd.spawn().expect("kubectl on PATH");
+    if let Some(input) = stdin {
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn kubectl_ok(kubeconfig: &Path, stdin: Option<&str>, args: &[&str]) -> String {
+    let out = kubectl_raw(kubeconfig, stdin, args);
+    assert!(out.0, "kubectl {args:?} failed: {}", out.2);
+    out.1
+}
+
+/// A federation: host, members, controller.
+pub struct Env {
+    /// Keeps the data directories.
+    pub dir: tempfile::TempDir,
+    /// The federation host.
+    pub host: Apiserver,
+    /// Member clusters `member1..N`.
+    pub members: Vec<Apiserver>,
+    controller: Option<Child>,
+    /// Where the controller serves metrics.
+    pub metrics_port: u16,
+}
+
+impl Env {
+    /// Host + `n` members, CRDs installed, members joined, the default types enabled, controller
+    /// running with short periods.
+    pub fn start(n: usize) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let host = Apiserver::start("host", dir.path().join("host"), 0);
+        host.kubectl(&[
+            "apply",
+            "--server-side",
+            "-f",
+            root().join("crds").to_str().unwrap(),
+        ]);
+        host.kubectl_stdin(
+            &["apply", "-f", "-"],
+            "apiVersion: v1\nkind: Namespace\nmetadata: {name: kube-federation-system}\n",
+        );
+        let mut env = Self {
+            dir,
+            host,
+            members: Vec::new(),
+            controller: None,
+            metrics_port: 0,
+        };
+        env.enable_default_types();
+        for i in 1..=n {
+            let m = Apiserver::start(
+                &format!("member{i}"),
+                env.dir.path().join(format!("member{i}")),
+                0,
+            );
+            env.join(&m, &[]);
+            env.members.push(m);
+        }
+        env.start_controller();
+        env
+    }
+
+    /// FederatedTypeConfigs of the default kinds + the shipped KubeFedConfig.
+    fn enable_default_types(&self) {
+        let yaml = std::fs::read_to_string(
+            root().join("charts/cellfed/templates/generated-federation.yaml"),
+        )
+        .unwrap();
+        let yaml: String = yaml
+            .lines()
+            .filter(|l| !l.trim_start().starts_with("{{"))
+            .collect::<Vec<_>>()
+            .join("\n")
+            .replace("{{ .Release.Namespace }}", "kube-federation-system");
+        self.host.kubectl_stdin(&["apply", "-f", "-"], &yaml);
+    }
+
+    /// Joins `member` as a KubeFedCluster with `labels`: a Secret with its token and the CA of
+    /// its kubeconfig.
+    pub fn join(&self, member: &Apiserver, labels: &[(&str, &str)]) {
+        let kc: Value =
+            serde_yaml::from_str(&std::fs::read_to_string(member.kubeconfig()).unwrap()).unwrap();
+        let server = kc["clusters"][0]["cluster"]["server"].as_str().unwrap();
+        let ca = kc["clusters"][0]["cluster"]["certificate-authority-data"]
+            .as_str()
+            .unwrap();
+        let token = kc["users"][0]["user"]["token"].as_str().unwrap();
+        let labels: serde_json::Map<String, Value> = labels
+            .iter()
+            .map(|(k, v)| (k.to_string(), Value::String(v.to_string())))
+            .collect();
+        let secret = serde_json::json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": format!("{}-secret", member.name), "namespace": "kube-federation-system"}, "stringData": {"token": token}});
+        let cluster = serde_json::json!({"apiVersion": "core.kubefed.io/v1beta1", "kind": "KubeFedCluster",
+                 "metadata": {"name": member.name, "namespace": "kube-federation-system", "labels": labels},
+                 "spec": {"apiEndpoint": server, "caBundle": ca, "secretRef": {"name": format!("{}-secret", member.name)}}});
+        self.host.kubectl_stdin(
+            &["apply", "-f", "-"],
+            &format!(
+                "{}---\n{}",
+                serde_yaml::to_string(&secret).unwrap(),
+                serde_yaml::to_string(&cluster).unwrap()
+            ),
+        );
+    }
+
+    /// Starts (or restarts) the controller process.
+    pub fn start_controller(&mut self) {
+        self.stop_controller();
+        if self.metrics_port == 0 {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            self.metrics_port = l.local_addr().unwrap().port();
+        }
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("controller.log"))
+            .unwrap();
+        let child = Command::new(binary("cellfed"))
+            .arg("controller")
+            .arg(format!("--kubeconfig={}", self.host.kubeconfig().display()))
+            .args([
+                "--sync-period=300ms",
+                "--cluster-health-check-period=500ms",
+                "--cluster-health-check-timeout=1s",
+                "--cluster-health-check-failure-threshold=2",
+            ])
+            .arg(format!("--metrics-addr=127.0.0.1:{}", self.metrics_port))
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.controller = Some(child);
+    }
+
+    /// Stops the controller process.
+    pub fn stop_controller(&mut self) {
+        if let Some(mut c) = self.controller.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Member by name.
+    pub fn member(&self, name: &str) -> &Apiserver {
+        self.members.iter().find(|m| m.name == name).unwrap()
+    }
+
+    /// The controller's log so far (for failure messages).
+    pub fn controller_log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("controller.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let log = self.controller_log();
+            let tail: Vec<&str> = log.lines().rev().take(40).collect();
+            eprintln!("--- controller log (last 40 lines) ---");
+            for l in tail.iter().rev() {
+                eprintln!("{l}");
+            }
+        }
+        self.stop_controller();
+    }
+}

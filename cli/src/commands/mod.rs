@@ -1,6 +1,7 @@
 //! `cellfed` subcommands.
 
 mod apiserver;
+pub mod controller;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
@@ -23,6 +24,10 @@ enum Command {
     /// Example: cellfed apiserver --storage sqlite://fed.db --listen 127.0.0.1:6443 --data-dir .cellfed/apiserver
     ///          KUBECONFIG=.cellfed/apiserver/kubeconfig kubectl get ns
     Apiserver(apiserver::ApiserverArgs),
+    /// Run the controller (cluster health, Cells, propagation) against a host Kubernetes API.
+    ///
+    /// Example: cellfed controller --kubeconfig .cellfed/apiserver/kubeconfig --metrics-addr 127.0.0.1:9090
+    Controller(controller::ControllerArgs),
     /// Write the generated CRD YAML (the files checked in under crds/).
     ///
     /// Example: cellfed crds --out crds
@@ -47,6 +52,7 @@ struct CrdsArgs {
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Apiserver(args) => runtime()?.block_on(apiserver::run(args)),
+        Command::Controller(args) => runtime()?.block_on(controller::run(args)),
         Command::Crds(args) => crds(&args),
         Command::Chart(args) => chart(&args),
         Command::Up => {

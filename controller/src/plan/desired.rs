@@ -234,18 +234,16 @@ pub fn retain(desired: &mut Value, member: &Value, kind: &str, retain_replicas: 
     match kind {
         "Service" => retain_service(desired, member),
         "ServiceAccount" => {
-            if desired.get("secrets").is_none() {
-                if let Some(s) = member.get("secrets") {
-                    desired["secrets"] = s.clone();
-                }
+            if desired.get("secrets").is_none()
+                && let Some(s) = member.get("secrets")
+            {
+                desired["secrets"] = s.clone();
             }
         }
         _ => {}
     }
-    if retain_replicas {
-        if let Some(r) = member.pointer("/spec/replicas") {
-            desired["spec"]["replicas"] = r.clone();
-        }
+    if retain_replicas && let Some(r) = member.pointer("/spec/replicas") {
+        desired["spec"]["replicas"] = r.clone();
     }
 }
 
@@ -257,10 +255,10 @@ fn retain_service(desired: &mut Value, member: &Value) {
         desired["spec"] = json!({});
     }
     for field in ["clusterIP", "clusterIPs", "healthCheckNodePort"] {
-        if desired["spec"].get(field).is_none() {
-            if let Some(v) = mspec.get(field) {
-                desired["spec"][field] = v.clone();
-            }
+        if desired["spec"].get(field).is_none()
+            && let Some(v) = mspec.get(field)
+        {
+            desired["spec"][field] = v.clone();
         }
     }
     let member_ports = mspec
