@@ -45,6 +45,8 @@ pub struct ServerConfig {
     pub service_addresses: HashMap<String, String>,
     /// How often the garbage collector looks for work.
     pub gc_interval: Duration,
+    /// Member-cluster semantics (`cellfed member`); None for the federation apiserver.
+    pub member: Option<crate::member::SimConfig>,
 }
 
 impl ServerConfig {
@@ -66,6 +68,7 @@ impl ServerConfig {
             converter: None,
             service_addresses: HashMap::new(),
             gc_interval: Duration::from_millis(500),
+            member: None,
         }
     }
 }
@@ -153,6 +156,9 @@ impl Server {
         let mut state = AppState::new(store);
         state.converter = config.converter.clone();
         state.service_addresses = Arc::new(config.service_addresses.clone());
+        state.member = config
+            .member
+            .map(|sim| Arc::new(crate::member::Member::new(sim)));
         let mut token = None;
         if !config.anonymous {
             let (path, create) = match &config.token_file {
@@ -221,6 +227,11 @@ impl Server {
         shutdown: impl Future<Output = ()> + Send,
     ) -> Result<(), ServeError> {
         let gc = tokio::spawn(crate::gc::run(self.state.clone(), self.gc_interval));
+        let simulator = self
+            .state
+            .member
+            .clone()
+            .map(|m| tokio::spawn(crate::member::run_simulator(self.state.clone(), m)));
         let router = crate::router(self.state.clone());
         let acceptor = self.tls.map(tokio_rustls::TlsAcceptor::from);
         let mut conns = tokio::task::JoinSet::new();
@@ -253,6 +264,9 @@ impl Server {
             }
         }
         gc.abort();
+        if let Some(s) = simulator {
+            s.abort();
+        }
         conns.abort_all();
         Ok(())
     }

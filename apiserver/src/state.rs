@@ -34,6 +34,8 @@ pub struct AppState {
     /// `<service>.<namespace>.svc:<port>` → `host:port`, for conversion webhooks given as
     /// service references (there is no cluster DNS).
     pub service_addresses: Arc<HashMap<String, String>>,
+    /// Member-cluster semantics (`cellfed member`): defaulting, allocation, status simulation.
+    pub member: Option<Arc<crate::member::Member>>,
 }
 
 impl AppState {
@@ -45,6 +47,7 @@ impl AppState {
             converter: None,
             tokens: None,
             service_addresses: Arc::new(HashMap::new()),
+            member: None,
         }
     }
 

@@ -284,6 +284,11 @@ pub async fn create(
         obj["status"] = json!({"phase": "Active"});
     }
     let warnings = admit(res, &mut obj, opts, &now)?;
+    let member = state.member.clone();
+    let _allocation = match &member {
+        Some(m) => m.admit(state, res, None, &mut obj).await?,
+        None => None,
+    };
     if res.namespaced {
         check_namespace(state, res, ns.unwrap_or_default(), &name).await?;
     }
@@ -381,10 +386,15 @@ pub async fn update(
     let now = meta::now();
     let old = state.decode(&kv)?; // storage version
     let warnings;
+    let member = state.member.clone();
+    let mut _allocation = None;
     let mut new = match part {
         Part::Main => {
             let mut n = obj;
             warnings = admit(res, &mut n, opts, &now)?;
+            if let Some(m) = &member {
+                _allocation = m.admit(state, res, Some(&old), &mut n).await?;
+            }
             let mut n = state.to_storage(res, n).await?;
             if res.has_status() && res.kind != "CustomResourceDefinition" {
                 match old.get("status") {

@@ -55,14 +55,28 @@ pub struct Apiserver {
     /// Its port (kept across restarts).
     pub port: u16,
     child: Option<Child>,
+    command: String,
 }
 
 impl Apiserver {
-    /// Starts a server in `data_dir` on `port` (0 = pick one) and waits until it is ready.
+    /// Starts `cellfed apiserver` in `data_dir` on `port` (0 = pick one), waits until ready.
     pub fn start(name: &str, data_dir: PathBuf, port: u16) -> Self {
-        let log = std::fs::File::create(data_dir.with_extension("log")).unwrap();
+        Self::start_as("apiserver", name, data_dir, port)
+    }
+
+    /// Starts `cellfed member` (a simulated member cluster) the same way.
+    pub fn start_member(name: &str, data_dir: PathBuf, port: u16) -> Self {
+        Self::start_as("member", name, data_dir, port)
+    }
+
+    fn start_as(command: &str, name: &str, data_dir: PathBuf, port: u16) -> Self {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(data_dir.with_extension("log"))
+            .unwrap();
         let child = Command::new(binary("cellfed"))
-            .arg("apiserver")
+            .arg(command)
             .arg(format!("--listen=127.0.0.1:{port}"))
             .arg(format!("--data-dir={}", data_dir.display()))
             .stdout(Stdio::null())
@@ -74,6 +88,7 @@ impl Apiserver {
             data_dir,
             port,
             child: Some(child),
+            command: command.into(),
         };
         let kubeconfig = server.kubeconfig();
         eventually(60, &format!("{name} apiserver ready"), || {
@@ -103,7 +118,12 @@ impl Apiserver {
     /// Starts it again on the same port with the same data.
     pub fn restart(&mut self) {
         self.stop();
-        let again = Self::start(&self.name, self.data_dir.clone(), self.port);
+        let again = Self::start_as(
+            &self.command.clone(),
+            &self.name,
+            self.data_dir.clone(),
+            self.port,
+        );
         *self = again;
     }
 
@@ -204,6 +224,24 @@ fn kubectl_ok(kubeconfig: &Path, stdin: Option<&str>, args: &[&str]) -> String {
     out.1
 }
 
+/// The members' store revisions once they stopped changing for a second (the simulated workload
+/// controllers settle first), so a later comparison sees only writes made by others.
+pub fn quiet_revisions(members: &[Apiserver]) -> Vec<u64> {
+    let mut last: Vec<u64> = members.iter().map(Apiserver::revision).collect();
+    let mut stable_since = Instant::now();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while stable_since.elapsed() < Duration::from_secs(1) {
+        assert!(Instant::now() < deadline, "members never settled");
+        std::thread::sleep(Duration::from_millis(200));
+        let now: Vec<u64> = members.iter().map(Apiserver::revision).collect();
+        if now != last {
+            last = now;
+            stable_since = Instant::now();
+        }
+    }
+    last
+}
+
 /// A federation: host, members, controller.
 pub struct Env {
     /// Keeps the data directories.
@@ -267,6 +305,18 @@ impl Env {
             .join("\n")
             .replace("{{ .Release.Namespace }}", "kube-federation-system");
         self.host.kubectl_stdin(&["apply", "-f", "-"], &yaml);
+    }
+
+    /// Starts another member (`cellfed member`) and joins it with `labels`.
+    pub fn add_member(&mut self, name: &str, labels: &[(&str, &str)]) {
+        let m = Apiserver::start_member(name, self.dir.path().join(name), 0);
+        self.join(&m, labels);
+        self.members.push(m);
+    }
+
+    /// Member by name, mutable (stop/restart).
+    pub fn member_mut(&mut self, name: &str) -> &mut Apiserver {
+        self.members.iter_mut().find(|m| m.name == name).unwrap()
     }
 
     /// Joins `member` as a KubeFedCluster with `labels`: a Secret with its token and the CA of

@@ -116,7 +116,7 @@ spec:
     });
 
     // in sync: a controller restart writes nothing to the members
-    let before: Vec<u64> = env.members.iter().map(|m| m.revision()).collect();
+    let before = cellfed_e2e::quiet_revisions(&env.members);
     env.start_controller();
     // wait for the restarted controller to make several full passes (its metrics count them)
     let metrics_url = format!("http://127.0.0.1:{}/metrics", env.metrics_port);

@@ -8,12 +8,14 @@
 mod allocate;
 mod defaults;
 mod field_error;
+mod runtime;
 mod service_spec;
 mod simulate;
 
 pub use allocate::{Allocator, DEFAULT_NODE_PORTS, DEFAULT_SERVICE_CIDR, Error as AllocatorError};
 pub use defaults::{apply_defaults, image_pull_policy};
 pub use field_error::{FieldError, FieldErrorReason, invalid_message, invalid_status};
+pub use runtime::{Member, run_simulator};
 pub use simulate::{
     DEPLOYMENT_REVISION, SimConfig, SimWrites, next_status, simulate, template_hash,
 };

@@ -2,6 +2,7 @@
 
 mod apiserver;
 pub mod controller;
+mod member;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
@@ -28,6 +29,11 @@ enum Command {
     ///
     /// Example: cellfed controller --kubeconfig .cellfed/apiserver/kubeconfig --metrics-addr 127.0.0.1:9090
     Controller(controller::ControllerArgs),
+    /// Run a member cluster for tests and demos: the apiserver plus defaulting, ClusterIP/NodePort
+    /// allocation and simulated workload status (no containers run).
+    ///
+    /// Example: cellfed member --listen 127.0.0.1:7001 --data-dir .cellfed/member1 --nodes 3
+    Member(member::MemberArgs),
     /// Write the generated CRD YAML (the files checked in under crds/).
     ///
     /// Example: cellfed crds --out crds
@@ -53,6 +59,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Apiserver(args) => runtime()?.block_on(apiserver::run(args)),
         Command::Controller(args) => runtime()?.block_on(controller::run(args)),
+        Command::Member(args) => runtime()?.block_on(member::run(args)),
         Command::Crds(args) => crds(&args),
         Command::Chart(args) => chart(&args),
         Command::Up => {

@@ -1,0 +1,176 @@
+//! The I/O half of `cellfed member`: the admission step the write path calls (defaulting of
+//! built-ins, Service ClusterIP/NodePort allocation with immutability), and the controller loop that
+//! moves workload statuses forward with the pure simulator.
+//!
+//! Allocation holds no memory of its own: each Service write rebuilds the allocator from the
+//! Services in the store, under a lock held until the write is stored, so dry-runs, no-ops and
+//! failed writes can never leak an address or a port.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::sync::{Mutex, MutexGuard};
+
+use super::{Allocator, FieldError, SimConfig, apply_defaults, simulate};
+use crate::error::{ApiError, ApiResult, Cause};
+use crate::list::{ListQuery, list};
+use crate::registry::Resource;
+use crate::state::AppState;
+use crate::write::{Part, WriteOpts, update};
+
+/// Member semantics switched on in a server.
+#[derive(Debug, Default)]
+pub struct Member {
+    /// Simulated cluster shape.
+    pub sim: SimConfig,
+    /// Serialises Service allocations until they are stored.
+    services: Mutex<()>,
+}
+
+impl Member {
+    /// Member semantics for a cluster of `sim.nodes` nodes.
+    pub fn new(sim: SimConfig) -> Self {
+        Self {
+            sim,
+            services: Mutex::new(()),
+        }
+    }
+
+    /// Defaults `obj` as kube-apiserver would and, for a Service, allocates what it needs
+    /// (`live` = the stored object on update). Keep the returned guard until the write is stored.
+    pub async fn admit(
+        &self,
+        state: &AppState,
+        res: &Resource,
+        live: Option<&Value>,
+        obj: &mut Value,
+    ) -> ApiResult<Option<MutexGuard<'_, ()>>> {
+        apply_defaults(&res.api_version(), &res.kind, obj);
+        if !(res.group.is_empty() && res.kind == "Service") {
+            return Ok(None);
+        }
+        let guard = self.services.lock().await;
+        let services = list(state, res, None, &ListQuery::parse(res, &HashMap::new())?).await?;
+        let others: Vec<Value> = services
+            .items
+            .into_iter()
+            .filter(|s| {
+                live.is_none_or(|l| s.pointer("/metadata/uid") != l.pointer("/metadata/uid"))
+            })
+            .collect();
+        let mut allocator = Allocator::from_existing(&others);
+        if let Err(errors) = allocator.admit_service(live, obj) {
+            let name = obj
+                .pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
+            return Err(ApiError::invalid(
+                "",
+                "Service",
+                &name,
+                errors.iter().map(cause).collect(),
+            ));
+        }
+        Ok(Some(guard))
+    }
+}
+
+fn cause(e: &FieldError) -> Cause {
+    let v = e.to_cause();
+    let s = |k: &str| v[k].as_str().unwrap_or_default().to_string();
+    Cause {
+        reason: s("reason"),
+        message: s("message"),
+        field: s("field"),
+    }
+}
+
+/// The simulated workload controllers: whenever the store changes, every Deployment, StatefulSet,
+/// DaemonSet, ReplicaSet and Job whose status (or Deployment revision) is behind gets the writes
+/// a real control plane would make. Runs until the task is dropped.
+pub async fn run_simulator(state: AppState, member: std::sync::Arc<Member>) {
+    let kinds = [
+        ("apps", "v1", "deployments"),
+        ("apps", "v1", "statefulsets"),
+        ("apps", "v1", "daemonsets"),
+        ("apps", "v1", "replicasets"),
+        ("batch", "v1", "jobs"),
+    ];
+    let opts = WriteOpts {
+        field_manager: "cellfed-member-simulator".into(),
+        ..Default::default()
+    };
+    let mut seen = -1;
+    loop {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let Ok(rev) = state.store.current_revision().await else {
+            continue;
+        };
+        if rev == seen {
+            continue;
+        }
+        seen = rev;
+        for (g, v, p) in kinds {
+            let Some(res) = state.registry.find(g, v, p) else {
+                continue;
+            };
+            let Ok(q) = ListQuery::parse(&res, &HashMap::new()) else {
+                continue;
+            };
+            let Ok(listed) = list(&state, &res, None, &q).await else {
+                continue;
+            };
+            for obj in listed.items {
+                step(&state, &res, &obj, &member.sim, &opts).await;
+            }
+        }
+    }
+}
+
+/// One object's simulated writes; conflicts are left for the next round.
+async fn step(state: &AppState, res: &Resource, obj: &Value, sim: &SimConfig, opts: &WriteOpts) {
+    let now = crate::meta::now();
+    let writes = simulate(&res.api_version(), &res.kind, obj, &now, sim);
+    let ns = obj
+        .pointer("/metadata/namespace")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let name = obj
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let mut current = obj.clone();
+    if let Some(annotations) = writes.annotations {
+        current["metadata"]["annotations"] = Value::Object(annotations);
+        match update(
+            state,
+            res,
+            ns.as_deref(),
+            &name,
+            current.clone(),
+            Part::Main,
+            opts,
+        )
+        .await
+        {
+            Ok(o) => current = o.object,
+            Err(_) => return,
+        }
+    }
+    if let Some(status) = writes.status {
+        current["status"] = status;
+        let _ = update(
+            state,
+            res,
+            ns.as_deref(),
+            &name,
+            current,
+            Part::Status,
+            opts,
+        )
+        .await;
+    }
+}
