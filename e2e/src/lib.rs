@@ -280,13 +280,7 @@ impl Env {
         };
         env.enable_default_types();
         for i in 1..=n {
-            let m = Apiserver::start(
-                &format!("member{i}"),
-                env.dir.path().join(format!("member{i}")),
-                0,
-            );
-            env.join(&m, &[]);
-            env.members.push(m);
+            env.add_member(&format!("member{i}"), &[]);
         }
         env.start_controller();
         env
@@ -407,4 +401,21 @@ impl Drop for Env {
         }
         self.stop_controller();
     }
+}
+
+/// A minimal HTTP GET over a TCP socket (metrics endpoint, plain HTTP).
+pub fn http_get(url: &str) -> Result<String, String> {
+    use std::io::{Read, Write};
+    let rest = url.strip_prefix("http://").ok_or("not http")?;
+    let (addr, path) = rest
+        .split_once('/')
+        .map_or((rest, "/".to_string()), |(a, p)| (a, format!("/{p}")));
+    let mut s = std::net::TcpStream::connect(addr).map_err(|e| e.to_string())?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").map_err(|e| e.to_string())?;
+    let mut body = String::new();
+    s.read_to_string(&mut body).map_err(|e| e.to_string())?;
+    Ok(body
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default())
 }

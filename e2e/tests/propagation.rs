@@ -1,7 +1,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 //! Issue 5's propagation story against real processes: a host, members, the controller.
 
-use cellfed_e2e::{Env, eventually};
+use cellfed_e2e::{Env, eventually, http_get};
 use serde_json::Value;
 
 const NS: &str = "apiVersion: v1\nkind: Namespace\nmetadata: {name: demo}\n";
@@ -178,21 +178,4 @@ spec:
             Err(_) => Ok(()),
         },
     );
-}
-
-/// A minimal HTTP GET over a TCP socket (metrics endpoint, plain HTTP).
-pub fn http_get(url: &str) -> Result<String, String> {
-    use std::io::{Read, Write};
-    let rest = url.strip_prefix("http://").ok_or("not http")?;
-    let (addr, path) = rest
-        .split_once('/')
-        .map_or((rest, "/".to_string()), |(a, p)| (a, format!("/{p}")));
-    let mut s = std::net::TcpStream::connect(addr).map_err(|e| e.to_string())?;
-    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").map_err(|e| e.to_string())?;
-    let mut body = String::new();
-    s.read_to_string(&mut body).map_err(|e| e.to_string())?;
-    Ok(body
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default())
 }
