@@ -36,7 +36,7 @@ pub enum WebhookError {
     ReadResponse(String),
 }
 
-struct Target {
+pub(crate) struct Target {
     https: bool,
     /// Host name for SNI and the Host header.
     host: String,
@@ -45,7 +45,7 @@ struct Target {
     path: String,
 }
 
-fn target(state: &AppState, cc: &Value) -> Result<Target, WebhookError> {
+pub(crate) fn target(state: &AppState, cc: &Value) -> Result<Target, WebhookError> {
     if let Some(url) = cc.get("url").and_then(Value::as_str) {
         let (https, rest) = if let Some(r) = url.strip_prefix("https://") {
             (true, r)
@@ -104,7 +104,7 @@ fn target(state: &AppState, cc: &Value) -> Result<Target, WebhookError> {
     })
 }
 
-async fn post(cc: &Value, t: &Target, body: Vec<u8>) -> Result<Vec<u8>, WebhookError> {
+pub(crate) async fn post(cc: &Value, t: &Target, body: Vec<u8>) -> Result<Vec<u8>, WebhookError> {
     let tcp = TcpStream::connect(&t.addr)
         .await
         .map_err(|source| WebhookError::Connect {

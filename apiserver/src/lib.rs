@@ -2,6 +2,7 @@
 //! CRDs, patch and apply, tables. It never imports the controller or the webhook, and never
 //! keeps state outside the store (several replicas may serve one database).
 
+pub mod admission;
 pub mod auth;
 pub mod conversion;
 pub mod crd;
@@ -11,6 +12,7 @@ pub mod gc;
 pub mod list;
 pub mod member;
 pub mod meta;
+pub mod metrics;
 pub mod openapi;
 pub mod patch;
 pub mod protobuf;
@@ -45,12 +47,17 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(health))
         .route("/livez", get(health))
         .route("/readyz", get(ready))
+        .route("/metrics", get(metrics::serve))
         .route("/api", get(api))
         .route("/apis", get(apis))
         .route("/openapi/v2", get(openapi_v2))
         .route("/openapi/v3", get(openapi_v3_index))
         .route("/openapi/v3/{*path}", get(openapi_v3_doc))
         .fallback(rest::dispatch)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics::count,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::authenticate,

@@ -36,6 +36,8 @@ pub struct AppState {
     pub service_addresses: Arc<HashMap<String, String>>,
     /// Member-cluster semantics (`cellfed member`): defaulting, allocation, status simulation.
     pub member: Option<Arc<crate::member::Member>>,
+    /// Request counters served on `/metrics`.
+    pub requests: Arc<crate::metrics::RequestCounts>,
 }
 
 impl AppState {
@@ -48,6 +50,7 @@ impl AppState {
             tokens: None,
             service_addresses: Arc::new(HashMap::new()),
             member: None,
+            requests: crate::metrics::new_counts(),
         }
     }
 

@@ -289,6 +289,15 @@ pub async fn create(
         Some(m) => m.admit(state, res, None, &mut obj).await?,
         None => None,
     };
+    crate::admission::validate(
+        state,
+        res,
+        crate::admission::Operation::Create,
+        &obj,
+        None,
+        opts.dry_run,
+    )
+    .await?;
     if res.namespaced {
         check_namespace(state, res, ns.unwrap_or_default(), &name).await?;
     }
@@ -395,6 +404,15 @@ pub async fn update(
             if let Some(m) = &member {
                 _allocation = m.admit(state, res, Some(&old), &mut n).await?;
             }
+            crate::admission::validate(
+                state,
+                res,
+                crate::admission::Operation::Update,
+                &n,
+                Some(&old),
+                opts.dry_run,
+            )
+            .await?;
             let mut n = state.to_storage(res, n).await?;
             if res.has_status() && res.kind != "CustomResourceDefinition" {
                 match old.get("status") {

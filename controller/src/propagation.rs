@@ -70,10 +70,15 @@ pub async fn pass(ctx: &TypeContext<'_>) -> Result<()> {
     ctx.metrics
         .queue_depth
         .store(list.len() as u64, std::sync::atomic::Ordering::Relaxed);
-    // network: one list of the target type per ready member
+    // network: one list of the target type per ready member that some resource's tenant may
+    // use; members of tenants without resources of this type are never read
     let mut indexes: BTreeMap<String, Option<MemberIndex>> = BTreeMap::new();
-    if !list.is_empty() {
-        for m in ctx.members.by_name.values() {
+    let tenancies: std::collections::HashSet<_> = list.iter().map(|f| tenancy_of(ctx, f)).collect();
+    for tenancy in &tenancies {
+        for m in ctx.members.for_tenancy(tenancy, ctx.tenant_isolation) {
+            if indexes.contains_key(&m.name) {
+                continue;
+            }
             let idx = if m.ready {
                 list_member(m, &target_ar).await
             } else {
@@ -101,6 +106,15 @@ pub async fn pass(ctx: &TypeContext<'_>) -> Result<()> {
         })
         .await;
     Ok(())
+}
+
+/// Tenant and workspace of a federated resource: its namespace's labels (its own when
+/// cluster-scoped).
+fn tenancy_of(ctx: &TypeContext<'_>, fed: &FederatedResource) -> Tenancy {
+    match fed.namespace() {
+        Some(ns) => Tenancy::from_labels(ctx.namespace_labels.get(&ns)),
+        None => Tenancy::from_labels(fed.metadata.labels.as_ref()),
+    }
 }
 
 async fn list_member(member: &Member, ar: &ApiResource) -> Option<MemberIndex> {
@@ -133,10 +147,7 @@ async fn reconcile(
         None => Api::all_with(ctx.host.clone(), fed_ar),
     };
     // fetch: the tenant's clusters and their member objects
-    let tenancy = match &namespace {
-        Some(ns) => Tenancy::from_labels(ctx.namespace_labels.get(ns)),
-        None => Tenancy::from_labels(fed.metadata.labels.as_ref()),
-    };
+    let tenancy = tenancy_of(ctx, &fed);
     let visible: Vec<&Member> = ctx
         .members
         .for_tenancy(&tenancy, ctx.tenant_isolation)

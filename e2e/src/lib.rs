@@ -148,6 +148,26 @@ impl Apiserver {
         out.0.then(|| serde_json::from_str(&out.1).unwrap())
     }
 
+    /// `apiserver_request_total` summed over codes for `verb` (e.g. LIST) and `resource`.
+    pub fn requests(&self, verb: &str, resource: &str) -> u64 {
+        let text = self.kubectl(&["get", "--raw", "/metrics"]);
+        let prefix = format!("apiserver_request_total{{verb=\"{verb}\",resource=\"{resource}\",");
+        text.lines()
+            .filter(|l| l.starts_with(&prefix))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+            .sum()
+    }
+
+    /// Every request this server counted for `resource`, all verbs.
+    pub fn all_requests(&self, resource: &str) -> u64 {
+        let text = self.kubectl(&["get", "--raw", "/metrics"]);
+        let needle = format!(",resource=\"{resource}\",");
+        text.lines()
+            .filter(|l| l.starts_with("apiserver_request_total{") && l.contains(&needle))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+            .sum()
+    }
+
     /// The resourceVersion of the whole store (changes with every write to this server).
     pub fn revision(&self) -> u64 {
         let v: Value =
@@ -251,6 +271,7 @@ pub struct Env {
     /// Member clusters `member1..N`.
     pub members: Vec<Apiserver>,
     controller: Option<Child>,
+    webhook: Option<Child>,
     /// Where the controller serves metrics.
     pub metrics_port: u16,
 }
@@ -276,6 +297,7 @@ impl Env {
             host,
             members: Vec::new(),
             controller: None,
+            webhook: None,
             metrics_port: 0,
         };
         env.enable_default_types();
@@ -370,6 +392,81 @@ impl Env {
         self.controller = Some(child);
     }
 
+    /// Starts `cellfed webhook` on a free port and registers it with the host (conversion of the
+    /// federated CRDs, ValidatingWebhookConfiguration), waiting until conversion works.
+    pub fn start_webhook(&mut self) {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("webhook.log"))
+            .unwrap();
+        let child = Command::new(binary("cellfed"))
+            .arg("webhook")
+            .arg(format!("--listen=127.0.0.1:{port}"))
+            .arg(format!(
+                "--cert-dir={}",
+                self.dir.path().join("webhook").display()
+            ))
+            .arg(format!("--kubeconfig={}", self.host.kubeconfig().display()))
+            .arg(format!("--advertise-url=https://127.0.0.1:{port}"))
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.webhook = Some(child);
+        eventually(60, "webhook registered", || {
+            let vwc = self
+                .host
+                .get(&["validatingwebhookconfigurations", "cellfed-webhook"]);
+            let crd = self
+                .host
+                .get(&["crd", "federateddeployments.types.kubefed.io"]);
+            let url = crd.as_ref().and_then(|c| {
+                c.pointer("/spec/conversion/webhook/clientConfig/url")
+                    .cloned()
+            });
+            if vwc.is_some()
+                && url.is_some_and(|u| u.as_str().is_some_and(|u| u.contains(&port.to_string())))
+            {
+                Ok(())
+            } else {
+                Err("not yet".into())
+            }
+        });
+    }
+
+    /// The controller's `cellfed_reconciles_total`.
+    pub fn reconciles(&self) -> u64 {
+        http_get(&format!("http://127.0.0.1:{}/metrics", self.metrics_port))
+            .ok()
+            .and_then(|t| {
+                t.lines().find_map(|l| {
+                    l.strip_prefix("cellfed_reconciles_total ")
+                        .and_then(|v| v.parse().ok())
+                })
+            })
+            .unwrap_or(0)
+    }
+
+    /// Waits until the controller made `n` more reconciles (several full passes), for checks
+    /// that something does NOT happen.
+    pub fn wait_for_reconciles(&self, n: u64) {
+        let start = self.reconciles();
+        eventually(60, &format!("{n} more reconciles"), || {
+            let now = self.reconciles();
+            if now >= start + n {
+                Ok(())
+            } else {
+                Err(format!("{} so far", now - start))
+            }
+        });
+    }
+
     /// Stops the controller process.
     pub fn stop_controller(&mut self) {
         if let Some(mut c) = self.controller.take() {
@@ -400,6 +497,10 @@ impl Drop for Env {
             }
         }
         self.stop_controller();
+        if let Some(mut w) = self.webhook.take() {
+            let _ = w.kill();
+            let _ = w.wait();
+        }
     }
 }
 

@@ -1,1 +1,201 @@
-//! Conversion and admission webhooks for cellfed types. It never talks to a cluster.
+//! The cellfed webhook: CRD conversion between `types.kubefed.io/v1beta1` (clusters) and `v1beta2`
+//! (topologies), and validating admission of federated resources, Cells and KubeFedClusters.
+//! Stateless: conversion is a pure function, admission reads the host through a kube client. It
+//! never depends on the apiserver or controller crates; `cellfed up` calls [`convert_objects`]
+//! in-process.
+
+pub mod admission;
+pub mod conversion;
+pub mod tls;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::routing::{get, post};
+use serde_json::Value;
+
+pub use conversion::convert_objects;
+
+/// Errors of running the webhook.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Certificate material.
+    #[error(transparent)]
+    Tls(#[from] tls::Error),
+    /// Binding the socket.
+    #[error("listen on {addr}: {source}")]
+    Listen {
+        /// The address.
+        addr: SocketAddr,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+}
+
+/// What the handlers share.
+#[derive(Clone)]
+pub struct WebhookState {
+    /// Client of the host, for admission lookups; None = admission allows everything it cannot
+    /// check (conversion-only deployments).
+    pub client: Option<kube::Client>,
+    /// Namespace of the KubeFedClusters.
+    pub fed_namespace: String,
+}
+
+/// `POST /convert`, `POST /validate`, `GET /healthz`.
+pub fn router(state: WebhookState) -> Router {
+    Router::new()
+        .route("/convert", post(convert))
+        .route("/validate", post(validate))
+        .route("/healthz", get(|| async { "ok" }))
+        .with_state(Arc::new(state))
+}
+
+async fn convert(body: Bytes) -> axum::Json<Value> {
+    axum::Json(conversion::review(&body))
+}
+
+async fn validate(State(state): State<Arc<WebhookState>>, body: Bytes) -> axum::Json<Value> {
+    let review: Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => {
+            return axum::Json(admission::response(
+                "",
+                Err(admission::Denial {
+                    code: 400,
+                    reason: "BadRequest",
+                    message: format!("the request body is not an AdmissionReview: {e}"),
+                }),
+            ));
+        }
+    };
+    let bad = |m: &str| {
+        axum::Json(admission::response(
+            "",
+            Err(admission::Denial {
+                code: 400,
+                reason: "BadRequest",
+                message: m.into(),
+            }),
+        ))
+    };
+    if review.get("apiVersion").and_then(Value::as_str) != Some("admission.k8s.io/v1")
+        || review.get("kind").and_then(Value::as_str) != Some("AdmissionReview")
+    {
+        return bad("expected apiVersion admission.k8s.io/v1, kind AdmissionReview");
+    }
+    let Some(req) = review.get("request").filter(|r| r.is_object()) else {
+        return bad("the AdmissionReview has no request");
+    };
+    let uid = req.get("uid").and_then(Value::as_str).unwrap_or_default();
+    let group = req
+        .pointer("/kind/group")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let kind = req
+        .pointer("/kind/kind")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let namespace = req
+        .get("namespace")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty());
+    let Some(obj) = req.get("object").filter(|o| o.is_object()) else {
+        return axum::Json(admission::response(uid, Ok(())));
+    };
+    let facts = match &state.client {
+        Some(c) => match admission::gather(c, &state.fed_namespace).await {
+            Ok(f) => f,
+            Err(e) => {
+                let d = admission::Denial {
+                    code: 500,
+                    reason: "InternalError",
+                    message: format!("cellfed webhook cannot read the federation: {e}"),
+                };
+                return axum::Json(admission::response(uid, Err(d)));
+            }
+        },
+        None => admission::Facts::default(),
+    };
+    axum::Json(admission::response(
+        uid,
+        admission::decide(group, kind, namespace, obj, &facts),
+    ))
+}
+
+/// How to serve.
+#[derive(Clone)]
+pub struct WebhookConfig {
+    /// Listen address (port 0 picks one).
+    pub listen: SocketAddr,
+    /// Holds tls.crt/tls.key/ca.crt (generated when missing).
+    pub cert_dir: PathBuf,
+    /// Extra DNS names/IPs for a generated certificate.
+    pub hosts: Vec<String>,
+    /// Handler state.
+    pub state: WebhookState,
+}
+
+/// A bound webhook server.
+pub struct Webhook {
+    listener: tokio::net::TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    router: Router,
+    /// The CA PEM clients must trust (contents of cert_dir/ca.crt, or the serving cert itself).
+    pub ca_pem: String,
+}
+
+impl Webhook {
+    /// Prepares certificates and binds.
+    pub async fn bind(config: WebhookConfig) -> Result<Self, Error> {
+        let (cert, key) = tls::ensure(&config.cert_dir, &config.hosts)?;
+        let ca_pem = std::fs::read_to_string(config.cert_dir.join("ca.crt"))
+            .unwrap_or_else(|_| cert.clone());
+        let tls = tls::server_config(&cert, &key)?;
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| Error::Listen {
+                addr: config.listen,
+                source,
+            })?;
+        Ok(Self {
+            listener,
+            tls,
+            router: router(config.state),
+            ca_pem,
+        })
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.listener.local_addr().ok()
+    }
+
+    /// Serves HTTPS until `shutdown` resolves.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send) {
+        use hyper_util::rt::{TokioExecutor, TokioIo};
+        use hyper_util::server::conn::auto;
+        use hyper_util::service::TowerToHyperService;
+        let acceptor = tokio_rustls::TlsAcceptor::from(self.tls);
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                _ = &mut shutdown => break,
+                accepted = self.listener.accept() => {
+                    let Ok((tcp, _)) = accepted else { continue };
+                    let svc = TowerToHyperService::new(self.router.clone());
+                    let acceptor = acceptor.clone();
+                    tokio::spawn(async move {
+                        let Ok(tls) = acceptor.accept(tcp).await else { return };
+                        let _ = auto::Builder::new(TokioExecutor::new()).serve_connection(TokioIo::new(tls), svc).await;
+                    });
+                }
+            }
+        }
+    }
+}

@@ -3,6 +3,7 @@
 mod apiserver;
 pub mod controller;
 mod member;
+pub mod webhook;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
@@ -34,6 +35,10 @@ enum Command {
     ///
     /// Example: cellfed member --listen 127.0.0.1:7001 --data-dir .cellfed/member1 --nodes 3
     Member(member::MemberArgs),
+    /// Run the conversion (v1beta1 ⇄ v1beta2) and admission webhook over HTTPS.
+    ///
+    /// Example: cellfed webhook --listen 127.0.0.1:8443 --cert-dir .cellfed/webhook --kubeconfig .cellfed/apiserver/kubeconfig --advertise-url https://127.0.0.1:8443
+    Webhook(webhook::WebhookArgs),
     /// Write the generated CRD YAML (the files checked in under crds/).
     ///
     /// Example: cellfed crds --out crds
@@ -60,6 +65,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Apiserver(args) => runtime()?.block_on(apiserver::run(args)),
         Command::Controller(args) => runtime()?.block_on(controller::run(args)),
         Command::Member(args) => runtime()?.block_on(member::run(args)),
+        Command::Webhook(args) => runtime()?.block_on(webhook::run(args)),
         Command::Crds(args) => crds(&args),
         Command::Chart(args) => chart(&args),
         Command::Up => {

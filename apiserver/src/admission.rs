@@ -1,0 +1,216 @@
+//! Validating admission webhooks: `admissionregistration.k8s.io/v1` ValidatingWebhookConfigurations
+//! are called with an `AdmissionReview` (admission.k8s.io/v1) for matching CREATE and UPDATE
+//! requests, over HTTPS with the webhook's caBundle (or a service reference resolved like the
+//! conversion webhooks), as kube-apiserver does. A denial answers the client with the webhook's
+//! status code (400 when none) and `admission webhook "<name>" denied the request: <message>`;
+//! a failing call refuses the request under `failurePolicy: Fail` (the default) and is skipped under
+//! `Ignore`. Not dispatched: DELETE and CONNECT, namespaceSelector/objectSelector (every namespace
+//! and object matches), mutating webhooks.
+
+use std::collections::HashMap;
+
+use serde_json::{Value, json};
+
+use crate::conversion::{post, target};
+use crate::error::{ApiError, ApiResult};
+use crate::list::{ListQuery, list};
+use crate::registry::Resource;
+use crate::state::AppState;
+
+/// The operation being admitted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Operation {
+    /// POST.
+    Create,
+    /// PUT/PATCH of the main resource.
+    Update,
+}
+
+impl Operation {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Create => "CREATE",
+            Self::Update => "UPDATE",
+        }
+    }
+}
+
+/// Whether one rule of a webhook matches the request (pure).
+pub fn rule_matches(rule: &Value, res: &Resource, op: Operation, namespaced: bool) -> bool {
+    let list_has = |key: &str, value: &str| {
+        rule.get(key)
+            .and_then(Value::as_array)
+            .is_some_and(|l| l.iter().any(|v| v == "*" || v == value))
+    };
+    let scope_ok = match rule.get("scope").and_then(Value::as_str).unwrap_or("*") {
+        "Namespaced" => namespaced,
+        "Cluster" => !namespaced,
+        _ => true,
+    };
+    list_has("apiGroups", &res.group)
+        && list_has("apiVersions", &res.version)
+        && list_has("resources", &res.plural)
+        && list_has("operations", op.as_str())
+        && scope_ok
+}
+
+/// Calls every matching validating webhook; Err when one denies (or fails under Fail).
+pub async fn validate(
+    state: &AppState,
+    res: &Resource,
+    op: Operation,
+    obj: &Value,
+    old: Option<&Value>,
+    dry_run: bool,
+) -> ApiResult<()> {
+    if res.group == "admissionregistration.k8s.io" {
+        return Ok(());
+    }
+    let Some(configs_res) = state.registry.find(
+        "admissionregistration.k8s.io",
+        "v1",
+        "validatingwebhookconfigurations",
+    ) else {
+        return Ok(());
+    };
+    let configs = list(
+        state,
+        &configs_res,
+        None,
+        &ListQuery::parse(&configs_res, &HashMap::new())?,
+    )
+    .await?;
+    for config in configs.items {
+        for hook in config
+            .get("webhooks")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let rules = hook
+                .get("rules")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            if !rules
+                .iter()
+                .any(|r| rule_matches(r, res, op, res.namespaced))
+            {
+                continue;
+            }
+            call(state, res, op, hook, obj, old, dry_run).await?;
+        }
+    }
+    Ok(())
+}
+
+async fn call(
+    state: &AppState,
+    res: &Resource,
+    op: Operation,
+    hook: &Value,
+    obj: &Value,
+    old: Option<&Value>,
+    dry_run: bool,
+) -> ApiResult<()> {
+    let name = hook.get("name").and_then(Value::as_str).unwrap_or_default();
+    let ignore = hook.get("failurePolicy").and_then(Value::as_str) == Some("Ignore");
+    let uid = crate::meta::new_uid();
+    let gvk = json!({"group": res.group, "version": res.version, "kind": res.kind});
+    let gvr = json!({"group": res.group, "version": res.version, "resource": res.plural});
+    let review = json!({
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "request": {
+            "uid": uid,
+            "kind": gvk, "resource": gvr, "requestKind": gvk, "requestResource": gvr,
+            "name": obj.pointer("/metadata/name"),
+            "namespace": obj.pointer("/metadata/namespace"),
+            "operation": op.as_str(),
+            "userInfo": {"username": "cellfed-apiserver"},
+            "object": obj,
+            "oldObject": old,
+            "dryRun": dry_run,
+            "options": {"apiVersion": "meta.k8s.io/v1", "kind": if op == Operation::Create { "CreateOptions" } else { "UpdateOptions" }},
+        },
+    });
+    let cc = hook.get("clientConfig").cloned().unwrap_or(Value::Null);
+    let failed = |why: String| {
+        if ignore {
+            Ok(())
+        } else {
+            Err(ApiError::internal(format!(
+                "Internal error occurred: failed calling webhook \"{name}\": {why}"
+            )))
+        }
+    };
+    let t = match target(state, &cc) {
+        Ok(t) => t,
+        Err(e) => return failed(e.to_string()),
+    };
+    let body = serde_json::to_vec(&review).map_err(|e| ApiError::internal(e.to_string()))?;
+    let timeout = hook
+        .get("timeoutSeconds")
+        .and_then(Value::as_u64)
+        .unwrap_or(10);
+    let raw =
+        match tokio::time::timeout(std::time::Duration::from_secs(timeout), post(&cc, &t, body))
+            .await
+        {
+            Ok(Ok(raw)) => raw,
+            Ok(Err(e)) => return failed(e.to_string()),
+            Err(_) => return failed(format!("context deadline exceeded after {timeout}s")),
+        };
+    let resp: Value = match serde_json::from_slice(&raw) {
+        Ok(v) => v,
+        Err(e) => return failed(format!("the response is not an AdmissionReview: {e}")),
+    };
+    let r = &resp["response"];
+    if r.get("uid").and_then(Value::as_str) != Some(uid.as_str()) {
+        return failed("the response uid does not match the request".into());
+    }
+    if r.get("allowed").and_then(Value::as_bool) == Some(true) {
+        return Ok(());
+    }
+    let status = &r["status"];
+    let code = status
+        .get("code")
+        .and_then(Value::as_u64)
+        .and_then(|c| u16::try_from(c).ok())
+        .filter(|c| *c >= 400)
+        .unwrap_or(400);
+    let reason = status
+        .get("reason")
+        .and_then(Value::as_str)
+        .filter(|r| !r.is_empty())
+        .unwrap_or(if code == 403 {
+            "Forbidden"
+        } else {
+            "BadRequest"
+        });
+    let message = status.get("message").and_then(Value::as_str).unwrap_or("");
+    Err(ApiError::new(
+        code,
+        reason,
+        format!("admission webhook \"{name}\" denied the request: {message}"),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rules_match_like_kube() {
+        let res = crate::registry::Registry::new()
+            .find("", "v1", "configmaps")
+            .unwrap();
+        let rule = json!({"apiGroups": [""], "apiVersions": ["v1"], "resources": ["configmaps"], "operations": ["CREATE"]});
+        assert!(rule_matches(&rule, &res, Operation::Create, true));
+        assert!(!rule_matches(&rule, &res, Operation::Update, true));
+        let wild = json!({"apiGroups": ["*"], "apiVersions": ["*"], "resources": ["*"], "operations": ["*"], "scope": "Cluster"});
+        assert!(!rule_matches(&wild, &res, Operation::Create, true));
+        let other = json!({"apiGroups": ["apps"], "apiVersions": ["*"], "resources": ["*"], "operations": ["*"]});
+        assert!(!rule_matches(&other, &res, Operation::Create, true));
+    }
+}

@@ -1,0 +1,135 @@
+//! Request counters in Prometheus text format on `/metrics`, as kube-apiserver's
+//! `apiserver_request_total{verb,resource,code}`: tests and operators count reads and writes
+//! per resource (e.g. that a controller in sync writes nothing to a member).
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+use http::Method;
+
+use crate::state::AppState;
+
+/// `(verb, resource, code)` → count.
+#[derive(Default, Debug)]
+pub struct RequestCounts(Mutex<BTreeMap<(String, String, u16), u64>>);
+
+impl RequestCounts {
+    fn add(&self, verb: String, resource: String, code: u16) {
+        if let Ok(mut m) = self.0.lock() {
+            *m.entry((verb, resource, code)).or_default() += 1;
+        }
+    }
+
+    /// The Prometheus exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::from(
+            "# HELP apiserver_request_total Requests by verb, resource and HTTP code.\n# TYPE apiserver_request_total counter\n",
+        );
+        if let Ok(m) = self.0.lock() {
+            for ((verb, resource, code), n) in m.iter() {
+                out.push_str(&format!("apiserver_request_total{{verb=\"{verb}\",resource=\"{resource}\",code=\"{code}\"}} {n}\n"));
+            }
+        }
+        out
+    }
+}
+
+/// Kubernetes verb and resource of a request path (pure): `/api/v1/namespaces/x/configmaps/y`
+/// with GET is (`GET`, `configmaps`); collections GET are `LIST`, `?watch` is `WATCH`.
+pub fn classify(method: &Method, path: &str, query: Option<&str>) -> Option<(String, String)> {
+    let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let rest = match parts.as_slice() {
+        ["api", _v, rest @ ..] => rest,
+        ["apis", _g, _v, rest @ ..] => rest,
+        _ => return None,
+    };
+    let rest = match rest {
+        ["namespaces", _ns, tail @ ..] if !tail.is_empty() => tail,
+        other => other,
+    };
+    let (resource, named) = match rest {
+        [r] => (r.to_string(), false),
+        [r, _name] => (r.to_string(), true),
+        [r, _name, sub] => (format!("{r}/{sub}"), true),
+        _ => return None,
+    };
+    let watch = query.is_some_and(|q| q.split('&').any(|kv| kv == "watch=true" || kv == "watch=1"));
+    let verb = match *method {
+        Method::GET if watch => "WATCH",
+        Method::GET if named => "GET",
+        Method::GET => "LIST",
+        Method::POST => "CREATE",
+        Method::PUT => "UPDATE",
+        Method::PATCH => "PATCH",
+        Method::DELETE if named => "DELETE",
+        Method::DELETE => "DELETECOLLECTION",
+        _ => return None,
+    };
+    Some((verb.to_string(), resource))
+}
+
+/// Middleware counting every resource request.
+pub async fn count(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let class = classify(req.method(), req.uri().path(), req.uri().query());
+    let resp = next.run(req).await;
+    if let Some((verb, resource)) = class {
+        state.requests.add(verb, resource, resp.status().as_u16());
+    }
+    resp
+}
+
+/// `GET /metrics`.
+pub async fn serve(State(state): State<AppState>) -> String {
+    state.requests.render()
+}
+
+/// Shared counters (cloned into the state).
+pub fn new_counts() -> Arc<RequestCounts> {
+    Arc::new(RequestCounts::default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifies_like_kube() {
+        let c = |m: Method, p: &str, q: Option<&str>| classify(&m, p, q);
+        assert_eq!(
+            c(Method::GET, "/api/v1/namespaces/a/configmaps", None),
+            Some(("LIST".into(), "configmaps".into()))
+        );
+        assert_eq!(
+            c(
+                Method::GET,
+                "/apis/apps/v1/namespaces/a/deployments/web",
+                None
+            ),
+            Some(("GET".into(), "deployments".into()))
+        );
+        assert_eq!(
+            c(Method::GET, "/apis/apps/v1/deployments", Some("watch=true")),
+            Some(("WATCH".into(), "deployments".into()))
+        );
+        assert_eq!(
+            c(
+                Method::PUT,
+                "/apis/apps/v1/namespaces/a/deployments/web/status",
+                None
+            ),
+            Some(("UPDATE".into(), "deployments/status".into()))
+        );
+        assert_eq!(
+            c(Method::GET, "/api/v1/namespaces", None),
+            Some(("LIST".into(), "namespaces".into()))
+        );
+        assert_eq!(
+            c(Method::DELETE, "/api/v1/namespaces/a", None),
+            Some(("DELETE".into(), "namespaces".into()))
+        );
+        assert_eq!(c(Method::GET, "/readyz", None), None);
+    }
+}

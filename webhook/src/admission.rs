@@ -1,0 +1,511 @@
+//! Validating admission of federated resources, Cells and KubeFedClusters. The decision is a pure
+//! function of the object and the [`Facts`] read from the host (Cells, KubeFedClusters, namespace
+//! labels); [`gather`] is the thin I/O that reads them.
+
+use std::collections::BTreeMap;
+
+use cellfed_api::Cell;
+use cellfed_api::federated::v1beta1::FederatedSpec;
+use cellfed_api::federated::v1beta2::{TopologySpec, TopologyType};
+use cellfed_api::federated::validate::{validate_v1beta1, validate_v1beta2};
+use cellfed_api::kubefed::KubeFedCluster;
+use cellfed_api::tenancy::Tenancy;
+use cellfed_api::well_known::{TYPES_GROUP, TYPES_V1BETA2};
+use kube::ResourceExt;
+use serde_json::{Value, json};
+
+/// What the decision needs from the host.
+#[derive(Clone, Debug, Default)]
+pub struct Facts {
+    /// KubeFedClusters of the federation namespace: name → labels.
+    pub clusters: BTreeMap<String, BTreeMap<String, String>>,
+    /// Every Cell.
+    pub cells: Vec<Cell>,
+    /// Namespace → labels.
+    pub namespaces: BTreeMap<String, BTreeMap<String, String>>,
+    /// TenantIsolation gate.
+    pub tenant_isolation: bool,
+}
+
+/// A refusal: HTTP code, reason and the sentence users see.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Denial {
+    /// 403 for tenancy, 422 for invalid specs.
+    pub code: u16,
+    /// `Forbidden` or `Invalid`.
+    pub reason: &'static str,
+    /// Names the field and the fix.
+    pub message: String,
+}
+
+fn invalid(message: String) -> Denial {
+    Denial {
+        code: 422,
+        reason: "Invalid",
+        message,
+    }
+}
+
+/// Decides on one object of `group`/`kind` in `namespace` (pure).
+pub fn decide(
+    group: &str,
+    kind: &str,
+    namespace: Option<&str>,
+    obj: &Value,
+    facts: &Facts,
+) -> Result<(), Denial> {
+    match (group, kind) {
+        (TYPES_GROUP, _) => federated(namespace, obj, facts),
+        ("cellfed.io", "Cell") => cell(obj, facts),
+        ("core.kubefed.io", "KubeFedCluster") => cluster(obj),
+        _ => Ok(()),
+    }
+}
+
+fn federated(namespace: Option<&str>, obj: &Value, facts: &Facts) -> Result<(), Denial> {
+    let api_version = obj
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let name = obj
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let spec_value = obj.get("spec").cloned().unwrap_or(json!({}));
+    let tenancy = match namespace {
+        Some(ns) => Tenancy::from_labels(facts.namespaces.get(ns)),
+        None => Tenancy::from_labels(
+            obj.pointer("/metadata/labels")
+                .and_then(|l| serde_json::from_value::<BTreeMap<String, String>>(l.clone()).ok())
+                .as_ref(),
+        ),
+    };
+    let v1beta1 = if api_version == format!("{TYPES_GROUP}/{TYPES_V1BETA2}") {
+        let spec: TopologySpec =
+            serde_json::from_value(spec_value).map_err(|e| invalid(format!("spec: {e}")))?;
+        let errors = validate_v1beta2(&spec, namespace);
+        if !errors.is_empty() {
+            return Err(invalid(
+                errors
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            ));
+        }
+        if spec.topology_type() == TopologyType::Cell {
+            let ns = namespace.unwrap_or_default();
+            for (field, topo) in topology_names(&spec) {
+                let known = facts
+                    .cells
+                    .iter()
+                    .any(|c| c.name_any() == topo && c.namespace().as_deref() == Some(ns));
+                if !known {
+                    return Err(invalid(format!(
+                        "{field}: cell {topo:?} does not exist in namespace {ns:?}; create the Cell (cellfed.io/v1alpha1) or fix the name"
+                    )));
+                }
+            }
+        }
+        cellfed_api::convert(obj, &format!("{TYPES_GROUP}/v1beta1"))
+            .map_err(|e| invalid(e.to_string()))?
+    } else {
+        obj.clone()
+    };
+    let spec: FederatedSpec =
+        serde_json::from_value(v1beta1.get("spec").cloned().unwrap_or(json!({})))
+            .map_err(|e| invalid(format!("spec: {e}")))?;
+    let errors = validate_v1beta1(&spec);
+    if !errors.is_empty() {
+        return Err(invalid(
+            errors
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; "),
+        ));
+    }
+    let mut names: Vec<(&str, &str)> = Vec::new();
+    for c in spec.placement_clusters().unwrap_or_default() {
+        names.push(("spec.placement.clusters", c));
+    }
+    for c in spec.mask_clusters().unwrap_or_default() {
+        names.push(("spec.placementMask.clusters", c));
+    }
+    for (field, cluster) in names {
+        let labels = match cluster_labels(cluster, facts) {
+            Some(l) => l,
+            None if api_version.ends_with("v1beta2") => continue, // a cell whose derived cluster is being created
+            None => {
+                return Err(invalid(format!(
+                    "{field}: cluster {cluster:?} is not a KubeFedCluster of the federation; join it first (kubectl cellfed join) or fix the name"
+                )));
+            }
+        };
+        if facts.tenant_isolation {
+            let of_cluster = Tenancy::from_labels(Some(&labels));
+            if let Some(why) = tenancy.refusal(
+                &format!(
+                    "{} {name:?}",
+                    obj.get("kind")
+                        .and_then(Value::as_str)
+                        .unwrap_or("resource")
+                ),
+                cluster,
+                &of_cluster,
+            ) {
+                return Err(Denial {
+                    code: 403,
+                    reason: "Forbidden",
+                    message: format!("{field}: {why}"),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Labels of a cluster: a KubeFedCluster's, or for `<cell>.<ns>` not derived yet, the tenancy of
+/// the Cell's namespace.
+fn cluster_labels(cluster: &str, facts: &Facts) -> Option<BTreeMap<String, String>> {
+    if let Some(l) = facts.clusters.get(cluster) {
+        return Some(l.clone());
+    }
+    let (cell, ns) = cellfed_api::naming::split_cell_cluster(cluster).ok()?;
+    facts
+        .cells
+        .iter()
+        .any(|c| c.name_any() == cell && c.namespace().as_deref() == Some(ns))
+        .then(|| facts.namespaces.get(ns).cloned().unwrap_or_default())
+}
+
+fn topology_names(spec: &TopologySpec) -> Vec<(String, String)> {
+    let v = serde_json::to_value(spec).unwrap_or_default();
+    let mut out = Vec::new();
+    for (path, field) in [
+        ("/placement/topologies", "spec.placement.topologies"),
+        ("/placementMask/topologies", "spec.placementMask.topologies"),
+    ] {
+        for (i, t) in v
+            .pointer(path)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            if let Some(n) = t.get("name").and_then(Value::as_str) {
+                out.push((format!("{field}[{i}].name"), n.to_string()));
+            }
+        }
+    }
+    for (i, o) in v
+        .get("overrides")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        if let Some(n) = o.get("topologyName").and_then(Value::as_str) {
+            out.push((format!("spec.overrides[{i}].topologyName"), n.to_string()));
+        }
+    }
+    out
+}
+
+fn cell(obj: &Value, facts: &Facts) -> Result<(), Denial> {
+    let cell: Cell =
+        serde_json::from_value(obj.clone()).map_err(|e| invalid(format!("Cell: {e}")))?;
+    let ns = cell.namespace().unwrap_or_default();
+    let name = cell.name_any();
+    let Some(base) = facts.clusters.get(&cell.spec.cluster_name) else {
+        return Err(invalid(format!(
+            "spec.clusterName: cluster {:?} is not a KubeFedCluster of the federation; join it first or fix the name",
+            cell.spec.cluster_name
+        )));
+    };
+    if facts.tenant_isolation {
+        let own = Tenancy::from_labels(facts.namespaces.get(&ns));
+        let theirs = Tenancy::from_labels(Some(base));
+        if theirs.tenant.is_some() && !own.may_use(&theirs) {
+            return Err(Denial {
+                code: 403,
+                reason: "Forbidden",
+                message: format!(
+                    "spec.clusterName: cell {name:?} of {own} cannot use cluster {:?}, which belongs to {theirs}",
+                    cell.spec.cluster_name
+                ),
+            });
+        }
+    }
+    let target_ns = cell.member_namespace(&ns).to_string();
+    for other in &facts.cells {
+        let same = other.name_any() == name && other.namespace().as_deref() == Some(ns.as_str());
+        let other_ns = other.namespace().unwrap_or_default();
+        if !same
+            && other.spec.cluster_name == cell.spec.cluster_name
+            && other.member_namespace(&other_ns) == target_ns
+        {
+            return Err(invalid(format!(
+                "spec.memberNamespace: cell {other_ns}/{} already uses namespace {target_ns:?} of cluster {:?}; give this cell its own spec.memberNamespace",
+                other.name_any(),
+                cell.spec.cluster_name
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn cluster(obj: &Value) -> Result<(), Denial> {
+    let c: KubeFedCluster =
+        serde_json::from_value(obj.clone()).map_err(|e| invalid(format!("KubeFedCluster: {e}")))?;
+    let ep = &c.spec.api_endpoint;
+    if !(ep.starts_with("https://") || ep.starts_with("http://")) {
+        return Err(invalid(format!(
+            "spec.apiEndpoint: {ep:?} is not a URL; use https://host:port"
+        )));
+    }
+    if c.spec.secret_ref.name.is_empty() {
+        return Err(invalid(
+            "spec.secretRef.name: required; name the Secret holding the member's token".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Reads the facts for a decision from the host.
+pub async fn gather(client: &kube::Client, fed_namespace: &str) -> Result<Facts, kube::Error> {
+    use kube::api::{Api, ListParams};
+    // network: three lists on the host
+    let clusters = Api::<KubeFedCluster>::namespaced(client.clone(), fed_namespace)
+        .list(&ListParams::default())
+        .await?;
+    let cells = match Api::<Cell>::all(client.clone())
+        .list(&ListParams::default())
+        .await
+    {
+        Ok(l) => l.items,
+        Err(kube::Error::Api(e)) if e.code == 404 => Vec::new(),
+        Err(e) => return Err(e),
+    };
+    let namespaces = Api::<k8s_openapi::api::core::v1::Namespace>::all(client.clone())
+        .list(&ListParams::default())
+        .await?;
+    Ok(Facts {
+        clusters: clusters
+            .items
+            .into_iter()
+            .map(|c| (c.name_any(), c.metadata.labels.unwrap_or_default()))
+            .collect(),
+        cells,
+        namespaces: namespaces
+            .items
+            .into_iter()
+            .map(|n| (n.name_any(), n.metadata.labels.unwrap_or_default()))
+            .collect(),
+        tenant_isolation: true,
+    })
+}
+
+/// The AdmissionReview response for `uid` and a decision.
+pub fn response(uid: &str, decision: Result<(), Denial>) -> Value {
+    let mut r = json!({"uid": uid, "allowed": decision.is_ok()});
+    if let Err(d) = decision {
+        r["status"] =
+            json!({"code": d.code, "reason": d.reason, "message": d.message, "status": "Failure"});
+    }
+    json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "response": r})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn facts() -> Facts {
+        let cell = |name: &str, ns: &str, cluster: &str, member_ns: Option<&str>| -> Cell {
+            serde_json::from_value(json!({"apiVersion": "cellfed.io/v1alpha1", "kind": "Cell", "metadata": {"name": name, "namespace": ns}, "spec": {"clusterName": cluster, "memberNamespace": member_ns}})).unwrap()
+        };
+        Facts {
+            clusters: BTreeMap::from([
+                (
+                    "a1".to_string(),
+                    BTreeMap::from([("cellfed.io/tenant".to_string(), "a".to_string())]),
+                ),
+                (
+                    "b1".to_string(),
+                    BTreeMap::from([("cellfed.io/tenant".to_string(), "b".to_string())]),
+                ),
+            ]),
+            cells: vec![
+                cell("rz00a", "team-a", "a1", Some("a-rz00a")),
+                cell("rzb", "team-b", "b1", None),
+            ],
+            namespaces: BTreeMap::from([
+                (
+                    "team-a".to_string(),
+                    BTreeMap::from([("cellfed.io/tenant".to_string(), "a".to_string())]),
+                ),
+                (
+                    "team-b".to_string(),
+                    BTreeMap::from([("cellfed.io/tenant".to_string(), "b".to_string())]),
+                ),
+            ]),
+            tenant_isolation: true,
+        }
+    }
+
+    fn fd(api_version: &str, spec: Value) -> Value {
+        json!({"apiVersion": api_version, "kind": "FederatedDeployment", "metadata": {"name": "web", "namespace": "team-a"}, "spec": spec})
+    }
+
+    #[test]
+    fn own_cells_and_clusters_are_allowed() {
+        let f = facts();
+        let ok = fd(
+            "types.kubefed.io/v1beta2",
+            json!({"topologyType": "cell", "template": {}, "placement": {"topologies": [{"name": "rz00a"}]}}),
+        );
+        assert_eq!(
+            decide(
+                "types.kubefed.io",
+                "FederatedDeployment",
+                Some("team-a"),
+                &ok,
+                &f
+            ),
+            Ok(())
+        );
+        let ok = fd(
+            "types.kubefed.io/v1beta1",
+            json!({"template": {}, "placement": {"clusters": [{"name": "a1"}]}}),
+        );
+        assert_eq!(
+            decide(
+                "types.kubefed.io",
+                "FederatedDeployment",
+                Some("team-a"),
+                &ok,
+                &f
+            ),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn another_tenants_cell_is_forbidden_and_says_why() {
+        let f = facts();
+        let bad = fd(
+            "types.kubefed.io/v1beta1",
+            json!({"template": {}, "placement": {"clusters": [{"name": "rzb.team-b"}]}}),
+        );
+        let d = decide(
+            "types.kubefed.io",
+            "FederatedDeployment",
+            Some("team-a"),
+            &bad,
+            &f,
+        )
+        .unwrap_err();
+        assert_eq!(d.code, 403);
+        assert!(
+            d.message.contains("spec.placement.clusters") && d.message.contains("rzb.team-b"),
+            "{}",
+            d.message
+        );
+        let bad = fd(
+            "types.kubefed.io/v1beta1",
+            json!({"template": {}, "placement": {"clusters": [{"name": "b1"}]}}),
+        );
+        assert_eq!(
+            decide(
+                "types.kubefed.io",
+                "FederatedDeployment",
+                Some("team-a"),
+                &bad,
+                &f
+            )
+            .unwrap_err()
+            .code,
+            403
+        );
+    }
+
+    #[test]
+    fn unknown_topologies_and_cell_scope_are_invalid() {
+        let f = facts();
+        let bad = fd(
+            "types.kubefed.io/v1beta2",
+            json!({"topologyType": "cell", "template": {}, "placement": {"topologies": [{"name": "nope"}]}}),
+        );
+        let d = decide(
+            "types.kubefed.io",
+            "FederatedDeployment",
+            Some("team-a"),
+            &bad,
+            &f,
+        )
+        .unwrap_err();
+        assert!(
+            d.message.contains("spec.placement.topologies[0].name")
+                && d.message.contains("create the Cell"),
+            "{}",
+            d.message
+        );
+        let bad = fd(
+            "types.kubefed.io/v1beta1",
+            json!({"template": {}, "placement": {"clusters": [{"name": "ghost"}]}}),
+        );
+        assert!(
+            decide(
+                "types.kubefed.io",
+                "FederatedDeployment",
+                Some("team-a"),
+                &bad,
+                &f
+            )
+            .unwrap_err()
+            .message
+            .contains("join it first")
+        );
+        let mut ns_less = fd(
+            "types.kubefed.io/v1beta2",
+            json!({"topologyType": "cell", "template": {}, "placement": {"topologies": [{"name": "rz00a"}]}}),
+        );
+        ns_less["metadata"]
+            .as_object_mut()
+            .unwrap()
+            .remove("namespace");
+        let d = decide(
+            "types.kubefed.io",
+            "FederatedClusterRole",
+            None,
+            &ns_less,
+            &f,
+        )
+        .unwrap_err();
+        assert!(d.message.contains("spec.topologyType"), "{}", d.message);
+    }
+
+    #[test]
+    fn two_cells_on_one_member_namespace_are_refused() {
+        let f = facts();
+        let dup = json!({"apiVersion": "cellfed.io/v1alpha1", "kind": "Cell", "metadata": {"name": "rz01a", "namespace": "team-a"}, "spec": {"clusterName": "a1", "memberNamespace": "a-rz00a"}});
+        let d = decide("cellfed.io", "Cell", Some("team-a"), &dup, &f).unwrap_err();
+        assert!(
+            d.message.contains("spec.memberNamespace") && d.message.contains("team-a/rz00a"),
+            "{}",
+            d.message
+        );
+        let ok = json!({"apiVersion": "cellfed.io/v1alpha1", "kind": "Cell", "metadata": {"name": "rz01a", "namespace": "team-a"}, "spec": {"clusterName": "a1", "memberNamespace": "a-rz01a"}});
+        assert_eq!(
+            decide("cellfed.io", "Cell", Some("team-a"), &ok, &f),
+            Ok(())
+        );
+        let foreign = json!({"apiVersion": "cellfed.io/v1alpha1", "kind": "Cell", "metadata": {"name": "x", "namespace": "team-a"}, "spec": {"clusterName": "b1"}});
+        assert_eq!(
+            decide("cellfed.io", "Cell", Some("team-a"), &foreign, &f)
+                .unwrap_err()
+                .code,
+            403
+        );
+    }
+}
