@@ -3,7 +3,7 @@
 
 pub mod chart;
 mod commands;
-mod plugin;
+pub mod plugin;
 
 use std::process::ExitCode;
 

@@ -302,6 +302,7 @@ impl Env {
         };
         env.enable_default_types();
         for i in 1..=n {
+            // (n = 0: the caller adds and joins members itself)
             env.add_member(&format!("member{i}"), &[]);
         }
         env.start_controller();
@@ -361,6 +362,34 @@ impl Env {
                 serde_yaml::to_string(&cluster).unwrap()
             ),
         );
+    }
+
+    /// One kubeconfig with contexts `cellfed` (host) and one per member, written into the
+    /// environment's directory (as `cellfed up` writes it).
+    pub fn merged_kubeconfig(&self) -> PathBuf {
+        let mut clusters = Vec::new();
+        let mut users = Vec::new();
+        let mut contexts = Vec::new();
+        let servers = std::iter::once(("cellfed", &self.host))
+            .chain(self.members.iter().map(|m| (m.name.as_str(), m)));
+        for (name, server) in servers {
+            let kc: Value =
+                serde_yaml::from_str(&std::fs::read_to_string(server.kubeconfig()).unwrap())
+                    .unwrap();
+            let mut c = kc["clusters"][0].clone();
+            c["name"] = Value::String(name.into());
+            let mut u = kc["users"][0].clone();
+            u["name"] = Value::String(name.into());
+            clusters.push(c);
+            users.push(u);
+            contexts.push(
+                serde_json::json!({"name": name, "context": {"cluster": name, "user": name}}),
+            );
+        }
+        let merged = serde_json::json!({"apiVersion": "v1", "kind": "Config", "current-context": "cellfed", "clusters": clusters, "users": users, "contexts": contexts});
+        let path = self.dir.path().join("kubeconfig");
+        std::fs::write(&path, serde_yaml::to_string(&merged).unwrap()).unwrap();
+        path
     }
 
     /// Starts (or restarts) the controller process.

@@ -1,0 +1,277 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! `kubectl cellfed` as users run it (kubectl finds the plugin on PATH): join, enable, federate,
+//! rollout, rollout status, disable, unjoin.
+
+use std::path::Path;
+use std::process::Command;
+
+use cellfed_e2e::{Apiserver, Env, binary, eventually};
+
+fn kubectl(kubeconfig: &Path, args: &[&str]) -> (bool, String, String) {
+    let bin_dir = binary("kubectl-cellfed").parent().unwrap().to_path_buf();
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = Command::new("kubectl")
+        .env("KUBECONFIG", kubeconfig)
+        .env("PATH", path)
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn ok(kubeconfig: &Path, args: &[&str]) -> String {
+    let (ok, out, err) = kubectl(kubeconfig, args);
+    assert!(ok, "kubectl {args:?} failed:\n{out}\n{err}");
+    out
+}
+
+#[test]
+fn join_enable_federate_rollout_disable_unjoin() {
+    let mut env = Env::start(0);
+    // two members started but NOT joined: the plugin joins them
+    for name in ["member1", "member2"] {
+        let m = Apiserver::start_member(name, env.dir.path().join(name), 0);
+        env.members.push(m);
+    }
+    let kc = env.merged_kubeconfig();
+    for m in ["member1", "member2"] {
+        let out = ok(
+            &kc,
+            &[
+                "cellfed",
+                "join",
+                m,
+                "--cluster-context",
+                m,
+                "--host-context",
+                "cellfed",
+            ],
+        );
+        assert!(out.contains("joined"), "{out}");
+    }
+    eventually(30, "joined clusters ready", || {
+        let list = env
+            .host
+            .get(&["kubefedclusters", "-n", "kube-federation-system"])
+            .unwrap();
+        let ready = list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| {
+                c["status"]["conditions"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|x| x["type"] == "Ready" && x["status"] == "True")
+            })
+            .count();
+        if ready == 2 {
+            Ok(())
+        } else {
+            Err(format!("{ready}/2 ready"))
+        }
+    });
+
+    // enable a type that is not enabled by default: the CRD is served and an FTC exists
+    ok(
+        &kc,
+        &["cellfed", "enable", "roles.rbac.authorization.k8s.io"],
+    );
+    ok(&kc, &["get", "crd", "federatedroles.types.kubefed.io"]);
+    let ftc = env
+        .host
+        .get(&[
+            "federatedtypeconfigs",
+            "roles.rbac.authorization.k8s.io",
+            "-n",
+            "kube-federation-system",
+        ])
+        .unwrap();
+    assert_eq!(ftc["spec"]["federatedType"]["kind"], "FederatedRole");
+
+    // federate an existing host Deployment onto both members
+    ok(&kc, &["create", "namespace", "shop"]);
+    env.host.kubectl_stdin(
+        &["apply", "-f", "-"],
+        r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: shop, labels: {app: web}}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec: {containers: [{name: web, image: "shop/web:1"}]}
+"#,
+    );
+    ok(
+        &kc,
+        &[
+            "cellfed",
+            "federate",
+            "deployment/web",
+            "-n",
+            "shop",
+            "--clusters",
+            "member1,member2",
+        ],
+    );
+    eventually(60, "federated deployment reaches both members", || {
+        for m in &env.members {
+            m.get(&["deployment", "web", "-n", "shop"])
+                .ok_or(format!("absent in {}", m.name))?;
+        }
+        Ok(())
+    });
+
+    // rollout: mask member1, change the image, rollout status times out (member2 behind) …
+    ok(
+        &kc,
+        &[
+            "cellfed",
+            "rollout",
+            "federateddeployment/web",
+            "-n",
+            "shop",
+            "--to",
+            "member1",
+        ],
+    );
+    ok(
+        &kc,
+        &[
+            "patch",
+            "federateddeployments.v1beta1.types.kubefed.io",
+            "web",
+            "-n",
+            "shop",
+            "--type=json",
+            "-p",
+            r#"[{"op":"replace","path":"/spec/template/spec/template/spec/containers/0/image","value":"shop/web:2"}]"#,
+        ],
+    );
+    let (done, out, err) = kubectl(
+        &kc,
+        &[
+            "cellfed",
+            "rollout",
+            "status",
+            "federateddeployment/web",
+            "-n",
+            "shop",
+            "--timeout",
+            "4s",
+        ],
+    );
+    assert!(
+        !done,
+        "rollout status must fail while member2 is masked out:\n{out}"
+    );
+    assert!(
+        out.contains("1/2") && err.contains("timed out"),
+        "{out}\n{err}"
+    );
+    // … and completes once the mask covers both
+    ok(
+        &kc,
+        &[
+            "cellfed",
+            "rollout",
+            "federateddeployment/web",
+            "-n",
+            "shop",
+            "--to",
+            "member1,member2",
+        ],
+    );
+    let out = ok(
+        &kc,
+        &[
+            "cellfed",
+            "rollout",
+            "status",
+            "federateddeployment/web",
+            "-n",
+            "shop",
+            "--timeout",
+            "60s",
+        ],
+    );
+    assert!(out.contains("2/2") && out.contains("complete"), "{out}");
+    for m in &env.members {
+        let d = m.get(&["deployment", "web", "-n", "shop"]).unwrap();
+        assert_eq!(
+            d["spec"]["template"]["spec"]["containers"][0]["image"],
+            "shop/web:2"
+        );
+    }
+
+    // disable stops propagation (status NotRunning); unjoin removes the cluster
+    ok(
+        &kc,
+        &["cellfed", "disable", "roles.rbac.authorization.k8s.io"],
+    );
+    eventually(30, "FTC reports NotRunning", || {
+        let ftc = env
+            .host
+            .get(&[
+                "federatedtypeconfigs",
+                "roles.rbac.authorization.k8s.io",
+                "-n",
+                "kube-federation-system",
+            ])
+            .unwrap();
+        if ftc["status"]["propagationController"] == "NotRunning" {
+            Ok(())
+        } else {
+            Err(ftc["status"].to_string())
+        }
+    });
+    ok(
+        &kc,
+        &[
+            "cellfed",
+            "disable",
+            "roles.rbac.authorization.k8s.io",
+            "--delete",
+        ],
+    );
+    assert!(!kubectl(&kc, &["get", "crd", "federatedroles.types.kubefed.io"]).0);
+    ok(
+        &kc,
+        &[
+            "cellfed",
+            "unjoin",
+            "member2",
+            "--cluster-context",
+            "member2",
+        ],
+    );
+    assert!(
+        env.host
+            .get(&["kubefedclusters", "member2", "-n", "kube-federation-system"])
+            .is_none()
+    );
+    assert!(
+        env.host
+            .get(&["secret", "member2-secret", "-n", "kube-federation-system"])
+            .is_none()
+    );
+
+    // --help explains each subcommand with an example
+    let help = ok(&kc, &["cellfed", "rollout", "--help"]);
+    assert!(
+        help.contains("Example: kubectl cellfed rollout federateddeployment/web"),
+        "{help}"
+    );
+}
