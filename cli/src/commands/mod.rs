@@ -3,6 +3,7 @@
 mod apiserver;
 pub mod controller;
 mod member;
+mod up;
 pub mod webhook;
 
 use anyhow::Context as _;
@@ -49,8 +50,10 @@ enum Command {
     /// Example: cellfed chart --out charts/cellfed
     Chart(ChartArgs),
     /// Run the embedded federation plane (apiserver on SQLite + webhook + controller) and N local
-    /// member clusters.
-    Up,
+    /// member clusters, joined, with one kubeconfig (contexts cellfed, member1..N).
+    ///
+    /// Example: cellfed up --members 2 --data-dir .cellfed && export KUBECONFIG=.cellfed/kubeconfig
+    Up(up::UpArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -68,10 +71,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Webhook(args) => runtime()?.block_on(webhook::run(args)),
         Command::Crds(args) => crds(&args),
         Command::Chart(args) => chart(&args),
-        Command::Up => {
-            println!("cellfed up: not built yet (the propagation controller issue delivers it)");
-            Ok(())
-        }
+        Command::Up(args) => runtime()?.block_on(up::run(args)),
     }
 }
 

@@ -82,6 +82,7 @@ pub async fn join(
     access: &MemberAccess,
     name: &str,
     fed_ns: &str,
+    token_wait: Duration,
 ) -> anyhow::Result<()> {
     let sa = format!("{name}-cellfed");
     let ssa = PatchParams::apply(MANAGER).force();
@@ -112,7 +113,7 @@ pub async fn join(
         "apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/service-account-token",
         "metadata": {"name": token_secret, "namespace": fed_ns, "annotations": {"kubernetes.io/service-account.name": sa}}
     }))).await.context("requesting a service-account token in the member")?;
-    let token = wait_for_token(&member_secrets, &token_secret, Duration::from_secs(3)).await;
+    let token = wait_for_token(&member_secrets, &token_secret, token_wait).await;
     let token = match token {
         Some(t) => t,
         None => access.token.clone().context(
@@ -158,15 +159,17 @@ pub async fn join(
 
 async fn wait_for_token(secrets: &Api<Secret>, name: &str, within: Duration) -> Option<String> {
     let deadline = Instant::now() + within;
-    while Instant::now() < deadline {
+    loop {
         if let Ok(s) = secrets.get(name).await
             && let Some(t) = s.data.as_ref().and_then(|d| d.get("token"))
         {
             return Some(String::from_utf8_lossy(&t.0).into_owned());
         }
+        if Instant::now() >= deadline {
+            return None;
+        }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    None
 }
 
 /// Removes `name` from the federation: KubeFedCluster and Secret in the host, and (when

@@ -42,6 +42,10 @@ enum Command {
         /// Context of the member cluster in the kubeconfig.
         #[arg(long)]
         cluster_context: String,
+        /// How long to wait for the member to mint the service-account token before using the
+        /// member context's own token (members without a token controller, like `cellfed member`).
+        #[arg(long, default_value = "3s", value_parser = crate::commands::controller::parse_duration)]
+        token_wait: Duration,
     },
     /// Remove a member cluster from the federation (host and, if reachable, member side).
     ///
@@ -167,10 +171,11 @@ async fn run_async(p: Plugin) -> anyhow::Result<()> {
         Command::Join {
             name,
             cluster_context,
+            token_wait,
         } => {
             let access = join::member_access(&read_kubeconfig(kc)?, cluster_context)?;
             let member = client_for(kc, Some(cluster_context)).await?;
-            join::join(&host().await?, &member, &access, name, ns).await?;
+            join::join(&host().await?, &member, &access, name, ns, *token_wait).await?;
             println!("cluster {name} joined (KubeFedCluster {ns}/{name})");
         }
         Command::Unjoin {
