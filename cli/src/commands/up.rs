@@ -56,9 +56,8 @@ fn ports(dir: &Path, members: usize) -> anyhow::Result<BTreeMap<String, u16>> {
     ];
     names.extend((1..=members).map(|i| format!("member{i}")));
     for name in names {
-        if !ports.contains_key(&name) {
-            let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-            ports.insert(name, port);
+        if let std::collections::btree_map::Entry::Vacant(slot) = ports.entry(name) {
+            slot.insert(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port());
         }
     }
     std::fs::write(&path, serde_json::to_vec_pretty(&ports)?)
@@ -94,10 +93,10 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         .await
         .context("starting the federation apiserver")?;
     let host_kubeconfig = host.kubeconfig_path().to_path_buf();
-    tasks.spawn(
-        host.run_until(stopped(stop_rx.clone()))
-            .map_result("federation apiserver"),
-    );
+    tasks.spawn(labelled(
+        host.run_until(stopped(stop_rx.clone())),
+        "federation apiserver",
+    ));
 
     // members
     let mut member_kubeconfigs = Vec::new();
@@ -115,11 +114,10 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("starting {name}"))?;
         member_kubeconfigs.push((name.clone(), server.kubeconfig_path().to_path_buf()));
-        tasks.spawn(
-            server
-                .run_until(stopped(stop_rx.clone()))
-                .map_result("member"),
-        );
+        tasks.spawn(labelled(
+            server.run_until(stopped(stop_rx.clone())),
+            "member",
+        ));
     }
 
     // one kubeconfig with every context
@@ -230,23 +228,12 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-trait MapResult {
-    fn map_result(
-        self,
-        what: &'static str,
-    ) -> impl std::future::Future<Output = anyhow::Result<()>> + Send;
-}
-
-impl<F> MapResult for F
-where
-    F: std::future::Future<Output = Result<(), cellfed_apiserver::ServeError>> + Send,
-{
-    fn map_result(
-        self,
-        what: &'static str,
-    ) -> impl std::future::Future<Output = anyhow::Result<()>> + Send {
-        async move { self.await.with_context(|| what.to_string()) }
-    }
+/// Labels a server's result for the shutdown report.
+async fn labelled(
+    run: impl std::future::Future<Output = Result<(), cellfed_apiserver::ServeError>>,
+    what: &'static str,
+) -> anyhow::Result<()> {
+    run.await.with_context(|| what.to_string())
 }
 
 /// Installs the federation API on the host: CRDs, the federation namespace, the shipped
