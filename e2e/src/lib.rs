@@ -21,7 +21,9 @@ pub fn root() -> PathBuf {
 pub fn binary(name: &str) -> PathBuf {
     let target =
         std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root().join("target"), PathBuf::from);
-    let path = target.join("debug").join(name);
+    // the benches point CELLFED_BIN_DIR at the release build
+    let dir = std::env::var_os("CELLFED_BIN_DIR").map_or_else(|| target.join("debug"), PathBuf::from);
+    let path = dir.join(name);
     assert!(
         path.exists(),
         "{} is missing: run `cargo build -p cellfed-cli` first",
