@@ -246,8 +246,9 @@ async fn apply(
     actions: &[MemberAction],
 ) -> BTreeMap<String, (PropagationStatus, String)> {
     let ar = ctx.ftc.spec.target_type.api_resource();
-    let results = futures::stream::iter(actions.iter())
-        .map(|action| {
+    // owned actions: a closure over borrowed ones is not `Send` for every lifetime
+    let results = futures::stream::iter(actions.iter().cloned())
+        .map(|action: MemberAction| {
             let ar = ar.clone();
             let member = visible.iter().find(|m| m.name == action.cluster()).copied();
             async move {
@@ -263,7 +264,7 @@ async fn apply(
                 };
                 ctx.metrics.member_write(&cluster);
                 // network: one member write
-                let outcome = write_member(client, &ar, target.namespaced, action).await;
+                let outcome = write_member(client, &ar, target.namespaced, &action).await;
                 outcome.err().map(|(status, e)| (cluster, (status, e)))
             }
         })
