@@ -215,8 +215,13 @@ impl Federation {
     /// A controller with test timings over the host, on its own thread and runtime (the
     /// controller future is driven like `cellfed up` drives it); stops when dropped.
     pub fn controller(&self) -> (Controller, Arc<Metrics>) {
+        self.controller_with(|_| {})
+    }
+
+    /// [`Federation::controller`] with `tweak` applied to the test config.
+    pub fn controller_with(&self, tweak: impl FnOnce(&mut Config)) -> (Controller, Arc<Metrics>) {
         let metrics = Arc::new(Metrics::default());
-        let config = Config {
+        let mut config = Config {
             fed_namespace: FED_NS.into(),
             workers: 4,
             sync_period: Duration::from_millis(200),
@@ -228,6 +233,7 @@ impl Federation {
             },
             ..Config::default()
         };
+        tweak(&mut config);
         let url = self.host.url.clone();
         let m = metrics.clone();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
