@@ -47,6 +47,8 @@ pub struct ServerConfig {
     pub gc_interval: Duration,
     /// Member-cluster semantics (`cellfed member`); None for the federation apiserver.
     pub member: Option<crate::member::SimConfig>,
+    /// Prefix of the store's tables (several planes can share one database).
+    pub table_prefix: String,
 }
 
 impl ServerConfig {
@@ -69,6 +71,7 @@ impl ServerConfig {
             service_addresses: HashMap::new(),
             gc_interval: Duration::from_millis(500),
             member: None,
+            table_prefix: "cellfed".into(),
         }
     }
 }
@@ -151,7 +154,13 @@ impl Server {
     pub async fn bind(config: ServerConfig) -> Result<Self, ServeError> {
         let store = match config.store.clone() {
             Some(s) => s,
-            None => Store::open(&config.storage_url).await?,
+            None => {
+                Store::open_with(
+                    cellfed_store::Config::new(&config.storage_url)
+                        .with_table_prefix(&config.table_prefix),
+                )
+                .await?
+            }
         };
         let mut state = AppState::new(store);
         state.converter = config.converter.clone();

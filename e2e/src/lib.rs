@@ -496,6 +496,11 @@ impl Env {
         });
     }
 
+    /// Process id of the running controller.
+    pub fn controller_pid(&self) -> Option<u32> {
+        self.controller.as_ref().map(Child::id)
+    }
+
     /// Stops the controller process.
     pub fn stop_controller(&mut self) {
         if let Some(mut c) = self.controller.take() {

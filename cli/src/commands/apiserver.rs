@@ -28,6 +28,10 @@ pub struct ApiserverArgs {
     /// Extra DNS names or IPs for the serving certificate (repeatable).
     #[arg(long = "tls-host")]
     pub tls_hosts: Vec<String>,
+    /// Prefix of the store's tables; replicas of one plane share it, several planes can share
+    /// one database with different prefixes.
+    #[arg(long, default_value = "cellfed")]
+    pub table_prefix: String,
 }
 
 impl ApiserverArgs {
@@ -46,6 +50,7 @@ impl ApiserverArgs {
         config.insecure_http = self.insecure_http;
         config.token_file.clone_from(&self.token_file);
         config.tls_hosts.clone_from(&self.tls_hosts);
+        config.table_prefix.clone_from(&self.table_prefix);
         Ok(config)
     }
 }

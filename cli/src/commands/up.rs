@@ -192,7 +192,10 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         .context("controller")
     });
 
-    println!(
+    // the paragraph users read; a closed stdout must not stop the federation
+    use std::io::Write as _;
+    let _ = writeln!(
+        std::io::stdout(),
         "cellfed is up: the federation apiserver and {} member cluster(s) ({}), joined and ready.\n\n\
          export KUBECONFIG={}\n\
          kubectl get kubefedclusters -n kube-federation-system\n\
