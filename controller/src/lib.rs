@@ -8,6 +8,7 @@
 //! apiserver or webhook crates.
 
 pub mod cells;
+pub mod error_policy;
 pub mod leader;
 pub mod members;
 pub mod metrics;
@@ -151,9 +152,11 @@ pub async fn run_with_metrics(
     }
     let mut members = members::Members::default();
     let mut last_probe: Option<Instant> = None;
+    let backoff = error_policy::Backoff::default();
     loop {
         let started = Instant::now();
-        if let Err(e) = tick(&client, &config, &metrics, &mut members, &mut last_probe).await {
+        let state = (&mut members, &mut last_probe, &backoff);
+        if let Err(e) = tick(&client, &config, &metrics, state).await {
             tracing::warn!(error = %e, "controller pass failed");
         }
         tokio::time::sleep(config.sync_period.saturating_sub(started.elapsed())).await;
@@ -165,8 +168,11 @@ async fn tick(
     client: &kube::Client,
     config: &Config,
     metrics: &Arc<Metrics>,
-    members: &mut members::Members,
-    last_probe: &mut Option<Instant>,
+    (members, last_probe, backoff): (
+        &mut members::Members,
+        &mut Option<Instant>,
+        &error_policy::Backoff,
+    ),
 ) -> Result<()> {
     let ns = &config.fed_namespace;
     // network: KubeFedConfig (adoption, feature gates)
@@ -223,6 +229,8 @@ async fn tick(
             adopt_resources: adopt,
             workers: config.workers,
             metrics,
+            backoff,
+            retry_base: config.sync_period,
         };
         if let Err(e) = propagation::pass(&ctx).await {
             tracing::warn!(ftc = %ftc.name_any(), error = %e, "propagation pass failed");

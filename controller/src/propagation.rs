@@ -16,6 +16,7 @@ use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams
 use kube::core::ApiResource;
 use serde_json::{Value, json};
 
+use crate::error_policy::Backoff;
 use crate::members::{Member, Members};
 use crate::metrics::Metrics;
 use crate::plan::{self, ClusterView, MemberAction, PlanInput, TargetType};
@@ -39,6 +40,10 @@ pub struct TypeContext<'a> {
     pub workers: usize,
     /// Metrics.
     pub metrics: &'a Arc<Metrics>,
+    /// Failures remembered across passes ([`crate::error_policy`]).
+    pub backoff: &'a Backoff,
+    /// First retry delay of a transient failure.
+    pub retry_base: std::time::Duration,
 }
 
 /// Member objects of the target type in one cluster, by (namespace, name).
@@ -92,15 +97,31 @@ pub async fn pass(ctx: &TypeContext<'_>) -> Result<()> {
     let fed_ar = &fed_ar;
     futures::stream::iter(list)
         .for_each_concurrent(ctx.workers.max(1), |fed| async move {
+            let key = format!(
+                "{}/{}/{}",
+                fed_ar.kind,
+                fed.namespace().unwrap_or_default(),
+                fed.name_any()
+            );
+            let version = fed.resource_version().unwrap_or_default();
+            if !ctx.backoff.due(&key, &version, Instant::now()) {
+                return;
+            }
             let started = Instant::now();
             ctx.metrics
                 .reconciles
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            if let Err(e) = reconcile(ctx, fed_ar, target, fed, indexes).await {
-                ctx.metrics
-                    .errors
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                tracing::warn!(error = %e, "reconcile failed");
+            match reconcile(ctx, fed_ar, target, fed, indexes).await {
+                Ok(()) => ctx.backoff.succeeded(&key),
+                Err(e) => {
+                    ctx.metrics
+                        .errors
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let retry =
+                        ctx.backoff
+                            .failed(&key, &version, &e, ctx.retry_base, Instant::now());
+                    tracing::warn!(resource = %key, error = %e, ?retry, "reconcile failed");
+                }
             }
             ctx.metrics.observe_latency(started.elapsed());
         })
@@ -246,8 +267,9 @@ async fn apply(
     actions: &[MemberAction],
 ) -> BTreeMap<String, (PropagationStatus, String)> {
     let ar = ctx.ftc.spec.target_type.api_resource();
-    let results = futures::stream::iter(actions.iter())
-        .map(|action| {
+    // owned actions: a closure over borrowed ones is not `Send` for every lifetime
+    let results = futures::stream::iter(actions.iter().cloned())
+        .map(|action: MemberAction| {
             let ar = ar.clone();
             let member = visible.iter().find(|m| m.name == action.cluster()).copied();
             async move {
@@ -263,7 +285,7 @@ async fn apply(
                 };
                 ctx.metrics.member_write(&cluster);
                 // network: one member write
-                let outcome = write_member(client, &ar, target.namespaced, action).await;
+                let outcome = write_member(client, &ar, target.namespaced, &action).await;
                 outcome.err().map(|(status, e)| (cluster, (status, e)))
             }
         })
