@@ -193,6 +193,45 @@ async fn assert_no_auto_increment(fx: &Fixture, store: &Store) {
     assert_eq!(found, 0);
 }
 
+/// Pushes the database's auto-increment forward to `next`, as OceanBase does on a leader
+/// switch. MySQL/MariaDB: `ALTER TABLE … AUTO_INCREMENT` on the log table itself (accepted
+/// without an AUTO_INCREMENT column). SQLite and PostgreSQL keep auto-increment state per
+/// table/sequence and the store has none, so a neighbour table with one (`{prefix}_jump`, made
+/// on first use) is jumped through `sqlite_sequence` / `setval`, and the test proves the store
+/// is unaffected.
+async fn jump_auto_increment(fx: &Fixture, store: &Store, next: i64) {
+    let p = &fx.prefix;
+    let statements = match fx.db {
+        Db::MySql => vec![format!(
+            "ALTER TABLE {} AUTO_INCREMENT = {next}",
+            store.log_table()
+        )],
+        Db::Sqlite => vec![
+            format!(
+                "CREATE TABLE IF NOT EXISTS {p}_jump (id INTEGER PRIMARY KEY AUTOINCREMENT, v TEXT)"
+            ),
+            format!("INSERT INTO {p}_jump (v) VALUES ('x')"),
+            format!("UPDATE sqlite_sequence SET seq = {next} WHERE name = '{p}_jump'"),
+            format!("INSERT INTO {p}_jump (v) VALUES ('y')"),
+        ],
+        Db::Postgres => vec![
+            format!("CREATE TABLE IF NOT EXISTS {p}_jump (id BIGSERIAL PRIMARY KEY, v TEXT)"),
+            format!("SELECT setval('{p}_jump_id_seq', {next})"),
+            format!("INSERT INTO {p}_jump (v) VALUES ('y')"),
+        ],
+    };
+    for s in statements {
+        sqlx::raw_sql(&s).execute(store.pool()).await.unwrap();
+    }
+    if fx.db != Db::MySql {
+        let id: i64 = sqlx::query_scalar(&format!("SELECT MAX(id) FROM {p}_jump"))
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        assert_eq!(id, next + 1, "the neighbour's auto-increment jumped");
+    }
+}
+
 async fn failed_and_rolled_back_writes_leave_no_hole(fx: Fixture) {
     let a = fx.open().await;
     let b = fx.open().await;
@@ -221,17 +260,8 @@ async fn failed_and_rolled_back_writes_leave_no_hole(fx: Fixture) {
         .unwrap();
         tx.rollback().await.unwrap();
         // 3. The auto-increment counter jumps by a million, as OceanBase's does on a leader
-        //    switch (accepted by MySQL/MariaDB even without an AUTO_INCREMENT column).
-        if fx.db == Db::MySql {
-            let next = 1_000_000 * (round + 2);
-            sqlx::raw_sql(&format!(
-                "ALTER TABLE {} AUTO_INCREMENT = {next}",
-                a.log_table()
-            ))
-            .execute(a.pool())
-            .await
-            .unwrap();
-        }
+        //    switch.
+        jump_auto_increment(&fx, &a, 1_000_000 * (round + 2)).await;
         let kv = b
             .create(&format!("/ok/b{round}"), b"b".to_vec(), 0)
             .await
@@ -244,6 +274,10 @@ async fn failed_and_rolled_back_writes_leave_no_hole(fx: Fixture) {
     let got: Vec<i64> = events.iter().map(|e| e.kv.mod_revision).collect();
     assert_eq!(got, expected, "the watch neither stalled nor skipped");
     assert_quiet(&mut watch, Duration::from_millis(200)).await;
+    sqlx::raw_sql(&format!("DROP TABLE IF EXISTS {}_jump", fx.prefix))
+        .execute(a.pool())
+        .await
+        .unwrap();
     if fx.db == Db::Postgres {
         sqlx::raw_sql(&format!(
             "DROP FUNCTION IF EXISTS {}_poison CASCADE",
