@@ -156,6 +156,10 @@ impl WriterConn {
 async fn run(mut rx: mpsc::Receiver<Request>, pool: AnyPool, sql: Arc<Sql>, hub: Arc<Hub>) {
     let mut conn = WriterConn { pool, held: None };
     while let Some(first) = rx.recv().await {
+        // Let the callers woken by the previous batch's replies queue their next write before
+        // the batch is cut, so concurrent writers share a commit instead of alternating between
+        // a batch of one and a batch of the rest.
+        tokio::task::yield_now().await;
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
             match rx.try_recv() {
