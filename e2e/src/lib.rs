@@ -22,7 +22,8 @@ pub fn binary(name: &str) -> PathBuf {
     let target =
         std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root().join("target"), PathBuf::from);
     // the benches point CELLFED_BIN_DIR at the release build
-    let dir = std::env::var_os("CELLFED_BIN_DIR").map_or_else(|| target.join("debug"), PathBuf::from);
+    let dir =
+        std::env::var_os("CELLFED_BIN_DIR").map_or_else(|| target.join("debug"), PathBuf::from);
     let path = dir.join(name);
     assert!(
         path.exists(),
