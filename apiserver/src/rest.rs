@@ -164,6 +164,7 @@ fn write_opts(headers: &HeaderMap, q: &HashMap<String, String>) -> ApiResult<Wri
         dry_run,
         field_manager,
         field_validation,
+        applied: false,
     })
 }
 
@@ -472,7 +473,11 @@ async fn patch_object(
             // Server-side apply of a missing object creates it.
             let m = crate::meta::metadata_mut(&mut patched);
             m.insert("name".into(), json!(name));
-            let out = write::create(state, res, ns, patched, opts).await?;
+            let create_opts = WriteOpts {
+                applied: patch_type == patch::PatchType::Apply,
+                ..opts.clone()
+            };
+            let out = write::create(state, res, ns, patched, &create_opts).await?;
             return Ok((StatusCode::CREATED, out));
         };
         let live_rv = live.pointer("/metadata/resourceVersion").cloned();

@@ -28,6 +28,9 @@ pub struct WriteOpts {
     /// `fieldManager`, or derived from the User-Agent.
     pub field_manager: String,
     pub field_validation: FieldValidation,
+    /// The object comes from a server-side apply that already recorded its `Apply` ownership
+    /// (no `Update` entry is added for the same manager).
+    pub applied: bool,
 }
 
 /// The result of a write: the object (in the request's version) and warnings.
@@ -301,7 +304,9 @@ pub async fn create(
     if res.namespaced {
         check_namespace(state, res, ns.unwrap_or_default(), &name).await?;
     }
-    crate::patch::track_update(None, &mut obj, &opts.field_manager, &now);
+    if !opts.applied {
+        crate::patch::track_update(None, &mut obj, &opts.field_manager, &now);
+    }
     let stored = state.to_storage(res, obj.clone()).await?;
     let key = res.key(ns, &name);
     if opts.dry_run {
