@@ -12,6 +12,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+pub mod provider;
+pub use provider::{Provider, provider, skip};
+
 /// The workspace root.
 pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -68,8 +71,37 @@ impl Apiserver {
     }
 
     /// Starts `cellfed member` (a simulated member cluster) the same way.
+    /// With `E2E_PROVIDER=kind` the member is the kind cluster `cellfed-e2e-<name>` instead.
     pub fn start_member(name: &str, data_dir: PathBuf, port: u16) -> Self {
+        if provider() == Provider::Kind {
+            return Self::kind(name, data_dir);
+        }
         Self::start_as("member", name, data_dir, port)
+    }
+
+    /// A kind cluster as member `name` (created unless it exists), its kubeconfig in `data_dir`.
+    pub fn kind(name: &str, data_dir: PathBuf) -> Self {
+        let cluster = provider::kind_cluster(name);
+        let kubeconfig = data_dir.join("kubeconfig");
+        provider::kind_up(&cluster, &kubeconfig).unwrap();
+        let mut server = Self {
+            name: name.into(),
+            data_dir,
+            port: 0,
+            child: None,
+            command: format!("kind:{cluster}"),
+        };
+        server.wait_ready();
+        server.port = server_port(&kubeconfig);
+        server
+    }
+
+    fn wait_ready(&self) {
+        let kubeconfig = self.kubeconfig();
+        eventually(180, &format!("{} apiserver ready", self.name), || {
+            let out = kubectl_raw(&kubeconfig, None, &["get", "--raw", "/readyz"]);
+            if out.0 { Ok(()) } else { Err(out.2) }
+        });
     }
 
     fn start_as(command: &str, name: &str, data_dir: PathBuf, port: u16) -> Self {
@@ -112,6 +144,10 @@ impl Apiserver {
 
     /// Stops the process (a member going down).
     pub fn stop(&mut self) {
+        if let Some(cluster) = self.command.strip_prefix("kind:") {
+            provider::kind_power(cluster, false).unwrap();
+            return;
+        }
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
             let _ = c.wait();
@@ -120,6 +156,11 @@ impl Apiserver {
 
     /// Starts it again on the same port with the same data.
     pub fn restart(&mut self) {
+        if let Some(cluster) = self.command.strip_prefix("kind:") {
+            provider::kind_power(cluster, true).unwrap();
+            self.wait_ready();
+            return;
+        }
         self.stop();
         let again = Self::start_as(
             &self.command.clone(),
@@ -154,20 +195,23 @@ impl Apiserver {
     /// `apiserver_request_total` summed over codes for `verb` (e.g. LIST) and `resource`.
     pub fn requests(&self, verb: &str, resource: &str) -> u64 {
         let text = self.kubectl(&["get", "--raw", "/metrics"]);
-        let prefix = format!("apiserver_request_total{{verb=\"{verb}\",resource=\"{resource}\",");
-        text.lines()
-            .filter(|l| l.starts_with(&prefix))
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        let verb = format!("verb=\"{verb}\"");
+        let resource = format!("resource=\"{resource}\"");
+        request_lines(&text)
+            .filter(|(labels, _)| {
+                labels.contains(&verb.as_str()) && labels.contains(&resource.as_str())
+            })
+            .map(|(_, n)| n)
             .sum()
     }
 
     /// Every request this server counted for `resource`, all verbs.
     pub fn all_requests(&self, resource: &str) -> u64 {
         let text = self.kubectl(&["get", "--raw", "/metrics"]);
-        let needle = format!(",resource=\"{resource}\",");
-        text.lines()
-            .filter(|l| l.starts_with("apiserver_request_total{") && l.contains(&needle))
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        let resource = format!("resource=\"{resource}\"");
+        request_lines(&text)
+            .filter(|(labels, _)| labels.contains(&resource.as_str()))
+            .map(|(_, n)| n)
             .sum()
     }
 
@@ -188,6 +232,61 @@ impl Drop for Apiserver {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// `apiserver_request_total` samples as (labels, value), whatever the label order (cellfed's
+/// member and kube-apiserver order them differently).
+fn request_lines(text: &str) -> impl Iterator<Item = (Vec<&str>, u64)> {
+    text.lines().filter_map(|l| {
+        let rest = l.strip_prefix("apiserver_request_total{")?;
+        let (labels, value) = rest.rsplit_once("} ")?;
+        let value = value.split(' ').next()?.parse::<f64>().ok()?;
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        Some((labels.split(',').collect(), value as u64))
+    })
+}
+
+/// A bearer token for `member`: the one in its kubeconfig (`cellfed member`), or one minted for a
+/// cluster-admin ServiceAccount `kube-system/cellfed-e2e` (kind, whose kubeconfig uses client
+/// certificates).
+fn member_token(member: &Apiserver, kc: &Value) -> String {
+    if let Some(t) = kc["users"][0]["user"]["token"].as_str() {
+        return t.to_string();
+    }
+    let kubeconfig = member.kubeconfig();
+    let _ = kubectl_raw(
+        &kubeconfig,
+        None,
+        &[
+            "create",
+            "serviceaccount",
+            "cellfed-e2e",
+            "-n",
+            "kube-system",
+        ],
+    );
+    let _ = kubectl_raw(
+        &kubeconfig,
+        None,
+        &[
+            "create",
+            "clusterrolebinding",
+            "cellfed-e2e",
+            "--clusterrole=cluster-admin",
+            "--serviceaccount=kube-system:cellfed-e2e",
+        ],
+    );
+    member
+        .kubectl(&[
+            "create",
+            "token",
+            "cellfed-e2e",
+            "-n",
+            "kube-system",
+            "--duration=24h",
+        ])
+        .trim()
+        .to_string()
 }
 
 fn server_port(kubeconfig: &Path) -> u16 {
@@ -348,7 +447,7 @@ impl Env {
         let ca = kc["clusters"][0]["cluster"]["certificate-authority-data"]
             .as_str()
             .unwrap();
-        let token = kc["users"][0]["user"]["token"].as_str().unwrap();
+        let token = member_token(member, &kc);
         let labels: serde_json::Map<String, Value> = labels
             .iter()
             .map(|(k, v)| (k.to_string(), Value::String(v.to_string())))

@@ -35,6 +35,9 @@ fn ok(kubeconfig: &Path, args: &[&str]) -> String {
 
 #[test]
 fn join_enable_federate_rollout_disable_unjoin() {
+    if cellfed_e2e::skip("join_enable_federate_rollout_disable_unjoin", false) {
+        return;
+    }
     let mut env = Env::start(0);
     // two members started but NOT joined: the plugin joins them
     for name in ["member1", "member2"] {

@@ -51,6 +51,9 @@ fn start(dir: &std::path::Path, prefix: &str) -> (Proc, std::path::PathBuf) {
 
 #[test]
 fn write_on_one_replica_is_seen_by_a_watch_on_the_other() {
+    if cellfed_e2e::skip("write_on_one_replica_is_seen_by_a_watch_on_the_other", true) {
+        return;
+    }
     let tmp = tempfile::tempdir().unwrap();
     let prefix = format!("e2e_replicas_{}", std::process::id());
     let (_a, kc_a) = start(&tmp.path().join("a"), &prefix);

@@ -7,6 +7,9 @@ use serde_json::json;
 
 #[test]
 fn tenants_stay_apart_and_annotation_rules_apply() {
+    if cellfed_e2e::skip("tenants_stay_apart_and_annotation_rules_apply", false) {
+        return;
+    }
     let mut env = Env::start(0);
     env.add_member("a1", &[("cellfed.io/tenant", "a")]);
     env.add_member("b1", &[("cellfed.io/tenant", "b")]);

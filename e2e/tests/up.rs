@@ -50,6 +50,9 @@ fn kubectl(kc: &Path, args: &[&str]) -> Result<String, String> {
 
 #[test]
 fn up_runs_the_examples_stops_cleanly_and_keeps_data() {
+    if cellfed_e2e::skip("up_runs_the_examples_stops_cleanly_and_keeps_data", true) {
+        return;
+    }
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("fed");
     let kc = dir.join("kubeconfig");

@@ -112,7 +112,6 @@ fn main() -> Result<()> {
     });
     let converge = started.elapsed();
     let writes = member_writes(&env) - writes_before;
-    let (cpu, rss) = cpu_and_rss(env.controller_pid().unwrap_or(0));
 
     // apply → member latency, one resource at a time
     let mut lat = Vec::new();
@@ -139,6 +138,7 @@ fn main() -> Result<()> {
         lat.push(t.elapsed());
     }
     lat.sort();
+    let (cpu, rss) = cpu_and_rss(env.controller_pid().unwrap_or(0));
     let pct = |p: f64| lat[((lat.len() as f64 - 1.0) * p).round() as usize];
 
     // restart: time until one full pass, and member writes meanwhile
