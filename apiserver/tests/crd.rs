@@ -216,3 +216,44 @@ async fn cr_scale_subresource_and_table() {
     assert_eq!(t["kind"], "Table");
     assert_eq!(t["rows"].as_array().unwrap().len(), 1);
 }
+
+/// A KubeFed-style CRD serving v1beta1 (storage, listed first) and v1beta2: discovery prefers
+/// v1beta2 by Kubernetes version priority, as kube-apiserver does, so `kubectl get
+/// federateddeployments` reads v1beta2.
+#[tokio::test]
+async fn discovery_prefers_higher_version_priority_not_storage() {
+    let dir = TempDir::new("crd-prio");
+    let st = state(&dir).await;
+    let open = json!({"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}});
+    let crd = json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+    "metadata": {"name": "federateddeployments.types.kubefed.io"},
+    "spec": {"group": "types.kubefed.io", "scope": "Namespaced",
+        "names": {"plural": "federateddeployments", "singular": "federateddeployment", "kind": "FederatedDeployment"},
+        "versions": [
+            {"name": "v1beta1", "served": true, "storage": true, "schema": open},
+            {"name": "v1beta2", "served": true, "storage": false, "schema": open}]}});
+    let (code, c) = json(
+        &st,
+        "POST",
+        "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+        &crd,
+    )
+    .await;
+    assert_eq!(code, 201, "{c}");
+    let (code, g) = call(&st, "GET", "/apis/types.kubefed.io", "", "").await;
+    assert_eq!(code, 200, "{g}");
+    assert_eq!(g["preferredVersion"]["version"], "v1beta2", "{g}");
+    assert_eq!(g["versions"][0]["version"], "v1beta2", "{g}");
+    let (_, list) = call(&st, "GET", "/apis", "", "").await;
+    let grp = list["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["name"] == "types.kubefed.io")
+        .cloned()
+        .unwrap();
+    assert_eq!(
+        grp["preferredVersion"]["groupVersion"],
+        "types.kubefed.io/v1beta2"
+    );
+}
