@@ -316,3 +316,159 @@ fn helm_install_upgrade_uninstall_against_cellfed_apiserver() {
     kubectl(&["get", "crd", "federateddeployments.types.kubefed.io"]);
     kubectl(&["get", "crd", "kubefedclusters.core.kubefed.io"]);
 }
+
+/// The small chart of the test tree (a CRD, a namespace, a deployment, a service, a configmap and
+/// a custom resource): install, upgrade, rollback and uninstall, checking the objects each time.
+#[test]
+fn helm_demo_chart_lifecycle_against_cellfed_apiserver() {
+    let server = start_apiserver();
+    let chart = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/demo-chart");
+    let helm = |args: &[&str]| {
+        ok(Command::new(helm())
+            .env("KUBECONFIG", &server.kubeconfig)
+            .env("HELM_CACHE_HOME", server._dir.path().join("helm-cache"))
+            .env("HELM_CONFIG_HOME", server._dir.path().join("helm-config"))
+            .env("HELM_DATA_HOME", server._dir.path().join("helm-data"))
+            .args(args))
+    };
+    let kubectl = |args: &[&str]| {
+        ok(Command::new("kubectl")
+            .env("KUBECONFIG", &server.kubeconfig)
+            .args(args))
+    };
+    let chart_path = chart.to_str().unwrap();
+    helm(&["install", "demo", chart_path, "-n", "default"]);
+    assert_eq!(
+        kubectl(&[
+            "get",
+            "configmap",
+            "demo-config",
+            "-n",
+            "demo-app",
+            "-o",
+            "jsonpath={.data.message}"
+        ]),
+        "hello"
+    );
+    assert_eq!(
+        kubectl(&[
+            "get",
+            "deployment",
+            "demo-web",
+            "-n",
+            "demo-app",
+            "-o",
+            "jsonpath={.spec.replicas}"
+        ]),
+        "1"
+    );
+    kubectl(&["get", "service", "demo-web", "-n", "demo-app"]);
+    assert_eq!(
+        kubectl(&[
+            "get",
+            "widget",
+            "demo-widget",
+            "-n",
+            "demo-app",
+            "-o",
+            "jsonpath={.spec.size}"
+        ]),
+        "1"
+    );
+
+    helm(&[
+        "upgrade",
+        "demo",
+        chart_path,
+        "-n",
+        "default",
+        "--set",
+        "replicas=3",
+        "--set",
+        "message=upgraded",
+    ]);
+    assert_eq!(
+        kubectl(&[
+            "get",
+            "deployment",
+            "demo-web",
+            "-n",
+            "demo-app",
+            "-o",
+            "jsonpath={.spec.replicas}"
+        ]),
+        "3"
+    );
+    assert_eq!(
+        kubectl(&[
+            "get",
+            "configmap",
+            "demo-config",
+            "-n",
+            "demo-app",
+            "-o",
+            "jsonpath={.data.message}"
+        ]),
+        "upgraded"
+    );
+    assert_eq!(
+        kubectl(&[
+            "get",
+            "widget",
+            "demo-widget",
+            "-n",
+            "demo-app",
+            "-o",
+            "jsonpath={.spec.size}"
+        ]),
+        "3"
+    );
+
+    helm(&["rollback", "demo", "1", "-n", "default"]);
+    assert_eq!(
+        kubectl(&[
+            "get",
+            "deployment",
+            "demo-web",
+            "-n",
+            "demo-app",
+            "-o",
+            "jsonpath={.spec.replicas}"
+        ]),
+        "1"
+    );
+    assert_eq!(
+        kubectl(&[
+            "get",
+            "configmap",
+            "demo-config",
+            "-n",
+            "demo-app",
+            "-o",
+            "jsonpath={.data.message}"
+        ]),
+        "hello"
+    );
+    let history = helm(&["history", "demo", "-n", "default"]);
+    assert_eq!(
+        history.lines().count(),
+        4,
+        "header + 3 revisions:\n{history}"
+    );
+
+    helm(&["uninstall", "demo", "-n", "default", "--wait"]);
+    assert_eq!(
+        kubectl(&[
+            "get",
+            "deployments,services,configmaps",
+            "-n",
+            "demo-app",
+            "-o",
+            "name",
+            "--ignore-not-found"
+        ])
+        .trim(),
+        ""
+    );
+    kubectl(&["get", "crd", "widgets.demo.example.com"]); // CRDs of crds/ stay, as with kube-apiserver
+}
