@@ -80,6 +80,8 @@ pub struct Config {
     pub fed_namespace: String,
     /// Concurrent reconciles and member writes per type (KubeFed: maxConcurrentReconciles).
     pub workers: usize,
+    /// How long one member's listing may take before the member counts as not synced for a pass.
+    pub cache_sync_timeout: Duration,
     /// How often every federated resource is reconciled (drift in members is corrected then).
     pub sync_period: Duration,
     /// Member health probing.
@@ -99,6 +101,7 @@ impl Default for Config {
         Self {
             fed_namespace: DEFAULT_SYSTEM_NAMESPACE.into(),
             workers: 8,
+            cache_sync_timeout: Duration::from_secs(300),
             sync_period: Duration::from_secs(1),
             health: HealthConfig::default(),
             feature_gates: None,
@@ -228,6 +231,7 @@ async fn tick(
             tenant_isolation: gates.enabled(FeatureGate::TenantIsolation),
             adopt_resources: adopt,
             workers: config.workers,
+            cache_sync_timeout: config.cache_sync_timeout,
             metrics,
             backoff,
             retry_base: config.sync_period,

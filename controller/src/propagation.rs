@@ -38,6 +38,9 @@ pub struct TypeContext<'a> {
     pub adopt_resources: bool,
     /// Concurrent reconciles.
     pub workers: usize,
+    /// How long listing one member's objects may take before that member counts as not synced
+    /// (not ready) for this pass (KubeFed's cache sync timeout).
+    pub cache_sync_timeout: std::time::Duration,
     /// Metrics.
     pub metrics: &'a Arc<Metrics>,
     /// Failures remembered across passes ([`crate::error_policy`]).
@@ -85,7 +88,7 @@ pub async fn pass(ctx: &TypeContext<'_>) -> Result<()> {
                 continue;
             }
             let idx = if m.ready {
-                list_member(m, &target_ar).await
+                list_member(m, &target_ar, ctx.cache_sync_timeout).await
             } else {
                 None
             };
@@ -138,10 +141,17 @@ fn tenancy_of(ctx: &TypeContext<'_>, fed: &FederatedResource) -> Tenancy {
     }
 }
 
-async fn list_member(member: &Member, ar: &ApiResource) -> Option<MemberIndex> {
+async fn list_member(
+    member: &Member,
+    ar: &ApiResource,
+    timeout: std::time::Duration,
+) -> Option<MemberIndex> {
     let client = member.client.clone()?;
     let api: Api<DynamicObject> = Api::all_with(client, ar);
-    let list = api.list(&ListParams::default()).await.ok()?;
+    let list = tokio::time::timeout(timeout, api.list(&ListParams::default()))
+        .await
+        .ok()?
+        .ok()?;
     Some(
         list.items
             .into_iter()

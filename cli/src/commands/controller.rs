@@ -22,6 +22,10 @@ pub struct ControllerArgs {
     /// Concurrent reconciles and member writes per federated type.
     #[arg(long, default_value_t = 8)]
     pub worker_concurrency: usize,
+    /// How long listing one member's objects may take before that member counts as not synced
+    /// for a pass (KubeFed's cache sync timeout), e.g. 5m.
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    pub cache_sync_timeout: Duration,
     /// How often every federated resource is reconciled (member drift is corrected then), e.g. 1s.
     #[arg(long, default_value = "1s", value_parser = parse_duration)]
     pub sync_period: Duration,
@@ -78,6 +82,7 @@ impl ControllerArgs {
         Ok(cellfed_controller::Config {
             fed_namespace: self.kubefed_namespace.clone(),
             workers: self.worker_concurrency,
+            cache_sync_timeout: self.cache_sync_timeout,
             sync_period: self.sync_period,
             health: cellfed_controller::HealthConfig {
                 period: self.cluster_health_check_period,
