@@ -98,24 +98,16 @@ impl ControllerArgs {
     }
 }
 
-/// A client for the host from `--kubeconfig`/`--context`, or the environment.
+/// A client for the host from `--kubeconfig`/`--context`, or the environment (in-cluster or
+/// `$KUBECONFIG`).
 pub async fn host_client(
     kubeconfig: Option<&PathBuf>,
     context: Option<&String>,
 ) -> anyhow::Result<kube::Client> {
-    let options = kube::config::KubeConfigOptions {
-        context: context.cloned(),
-        ..Default::default()
-    };
-    let config = match kubeconfig {
-        Some(path) => {
-            let kc = kube::config::Kubeconfig::read_from(path)
-                .with_context(|| format!("reading {}", path.display()))?;
-            kube::Config::from_custom_kubeconfig(kc, &options).await?
-        }
-        None => kube::Config::infer().await?,
-    };
-    Ok(kube::Client::try_from(config)?)
+    match kubeconfig {
+        Some(path) => crate::plugin::client_for(Some(path), context.map(String::as_str)).await,
+        None => Ok(kube::Client::try_from(kube::Config::infer().await?)?),
+    }
 }
 
 /// Runs the controller until Ctrl-C.

@@ -9,7 +9,7 @@ pub mod desired;
 pub mod overrides;
 pub mod placement;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use cellfed_api::FederatedResource;
 use cellfed_api::well_known::{
@@ -473,14 +473,6 @@ fn without_bookkeeping(obj: &Value) -> Value {
         meta.remove("resourceVersion");
     }
     o
-}
-
-/// All placed-cluster names, for callers that only need placement (e.g. status of the mask).
-pub fn placed_clusters(
-    federated: &FederatedResource,
-    clusters: &[ClusterView],
-) -> Result<BTreeSet<String>, Error> {
-    placement::placed(&federated.spec, clusters).map_err(Error::Placement)
 }
 
 #[cfg(test)]
