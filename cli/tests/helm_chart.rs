@@ -141,6 +141,25 @@ struct Apiserver {
     _dir: tempfile::TempDir,
 }
 
+impl Apiserver {
+    /// helm against this server, with its own cache/config/data homes.
+    fn helm(&self) -> Command {
+        let mut cmd = Command::new(helm());
+        cmd.env("KUBECONFIG", &self.kubeconfig)
+            .env("HELM_CACHE_HOME", self._dir.path().join("helm-cache"))
+            .env("HELM_CONFIG_HOME", self._dir.path().join("helm-config"))
+            .env("HELM_DATA_HOME", self._dir.path().join("helm-data"));
+        cmd
+    }
+
+    /// kubectl against this server.
+    fn kubectl(&self) -> Command {
+        let mut cmd = Command::new("kubectl");
+        cmd.env("KUBECONFIG", &self.kubeconfig);
+        cmd
+    }
+}
+
 impl Drop for Apiserver {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -189,20 +208,9 @@ fn start_apiserver() -> Apiserver {
 #[test]
 fn helm_install_upgrade_uninstall_against_cellfed_apiserver() {
     let server = start_apiserver();
-    let helm_cmd = || {
-        let mut cmd = Command::new(helm());
-        cmd.env("KUBECONFIG", &server.kubeconfig)
-            .env("HELM_CACHE_HOME", server._dir.path().join("helm-cache"))
-            .env("HELM_CONFIG_HOME", server._dir.path().join("helm-config"))
-            .env("HELM_DATA_HOME", server._dir.path().join("helm-data"));
-        cmd
-    };
+    let helm_cmd = || server.helm();
     let helm = |args: &[&str]| ok(helm_cmd().args(args).arg(chart_dir()));
-    let kubectl = |args: &[&str]| {
-        ok(Command::new("kubectl")
-            .env("KUBECONFIG", &server.kubeconfig)
-            .args(args))
-    };
+    let kubectl = |args: &[&str]| ok(server.kubectl().args(args));
     helm(&[
         "install",
         "fed",
@@ -323,19 +331,8 @@ fn helm_install_upgrade_uninstall_against_cellfed_apiserver() {
 fn helm_demo_chart_lifecycle_against_cellfed_apiserver() {
     let server = start_apiserver();
     let chart = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/demo-chart");
-    let helm = |args: &[&str]| {
-        ok(Command::new(helm())
-            .env("KUBECONFIG", &server.kubeconfig)
-            .env("HELM_CACHE_HOME", server._dir.path().join("helm-cache"))
-            .env("HELM_CONFIG_HOME", server._dir.path().join("helm-config"))
-            .env("HELM_DATA_HOME", server._dir.path().join("helm-data"))
-            .args(args))
-    };
-    let kubectl = |args: &[&str]| {
-        ok(Command::new("kubectl")
-            .env("KUBECONFIG", &server.kubeconfig)
-            .args(args))
-    };
+    let helm = |args: &[&str]| ok(server.helm().args(args));
+    let kubectl = |args: &[&str]| ok(server.kubectl().args(args));
     let chart_path = chart.to_str().unwrap();
     helm(&["install", "demo", chart_path, "-n", "default"]);
     assert_eq!(
