@@ -1,8 +1,9 @@
 //! Validating admission of federated resources, Cells and KubeFedClusters. The decision is a pure
 //! function of the object and the [`Facts`] read from the host (Cells, KubeFedClusters, namespace
-//! labels); [`gather`] is the thin I/O that reads them.
+//! labels); [`crate::facts`] builds them from watch-fed caches, [`references`] says which names a
+//! decision looks up.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use cellfed_api::Cell;
 use cellfed_api::federated::v1beta1::FederatedSpec;
@@ -272,38 +273,68 @@ fn cluster(obj: &Value) -> Result<(), Denial> {
     Ok(())
 }
 
-/// Reads the facts for a decision from the host.
-pub async fn gather(client: &kube::Client, fed_namespace: &str) -> Result<Facts, kube::Error> {
-    use kube::api::{Api, ListParams};
-    // network: three lists on the host
-    let clusters = Api::<KubeFedCluster>::namespaced(client.clone(), fed_namespace)
-        .list(&ListParams::default())
-        .await?;
-    let cells = match Api::<Cell>::all(client.clone())
-        .list(&ListParams::default())
-        .await
-    {
-        Ok(l) => l.items,
-        Err(kube::Error::Api(e)) if e.code == 404 => Vec::new(),
-        Err(e) => return Err(e),
+/// The objects a decision on `obj` looks up by name (pure). The admission caches answer them; a
+/// name a synced cache lacks is read with one GET before deciding, so an object created a moment
+/// ago (its watch event still in flight) is not refused as unknown.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct References {
+    /// Namespaces whose labels give a tenancy: the request's own.
+    pub namespaces: BTreeSet<String>,
+    /// KubeFedClusters named by placement, placementMask or `spec.clusterName`.
+    pub clusters: BTreeSet<String>,
+    /// Cells named by a cell topology, as (namespace, name).
+    pub cells: BTreeSet<(String, String)>,
+}
+
+/// Whether a decision on `group`/`kind` reads [`Facts`] at all (KubeFedClusters are checked on
+/// their own spec; other groups are allowed).
+pub fn uses_facts(group: &str, kind: &str) -> bool {
+    matches!((group, kind), (TYPES_GROUP, _) | ("cellfed.io", "Cell"))
+}
+
+/// What [`decide`] will look up for `obj` (pure). A cluster named `<cell>.<namespace>` is listed
+/// as a cluster only: the caller falls back to the Cell and its namespace when the derived
+/// KubeFedCluster does not exist yet, as [`decide`] does.
+pub fn references(group: &str, kind: &str, namespace: Option<&str>, obj: &Value) -> References {
+    let mut refs = References::default();
+    if !uses_facts(group, kind) {
+        return refs;
+    }
+    if let Some(ns) = namespace {
+        refs.namespaces.insert(ns.to_string());
+    }
+    if group == "cellfed.io" {
+        if let Some(c) = obj.pointer("/spec/clusterName").and_then(Value::as_str) {
+            refs.clusters.insert(c.to_string());
+        }
+        return refs;
+    }
+    let api_version = obj
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let v1beta1 = if api_version == format!("{TYPES_GROUP}/{TYPES_V1BETA2}") {
+        let spec = obj.get("spec").cloned().unwrap_or(json!({}));
+        if let (Ok(spec), Some(ns)) = (serde_json::from_value::<TopologySpec>(spec), namespace)
+            && spec.topology_type() == TopologyType::Cell
+        {
+            for (_, topo) in topology_names(&spec) {
+                refs.cells.insert((ns.to_string(), topo));
+            }
+        }
+        cellfed_api::convert(obj, &format!("{TYPES_GROUP}/v1beta1")).ok()
+    } else {
+        Some(obj.clone())
     };
-    let namespaces = Api::<k8s_openapi::api::core::v1::Namespace>::all(client.clone())
-        .list(&ListParams::default())
-        .await?;
-    Ok(Facts {
-        clusters: clusters
-            .items
-            .into_iter()
-            .map(|c| (c.name_any(), c.metadata.labels.unwrap_or_default()))
-            .collect(),
-        cells,
-        namespaces: namespaces
-            .items
-            .into_iter()
-            .map(|n| (n.name_any(), n.metadata.labels.unwrap_or_default()))
-            .collect(),
-        tenant_isolation: true,
-    })
+    let spec =
+        v1beta1.and_then(|o| serde_json::from_value::<FederatedSpec>(o.get("spec")?.clone()).ok());
+    if let Some(spec) = spec {
+        let placed = spec.placement_clusters().unwrap_or_default();
+        let masked = spec.mask_clusters().unwrap_or_default();
+        refs.clusters
+            .extend(placed.into_iter().chain(masked).map(str::to_string));
+    }
+    refs
 }
 
 /// The AdmissionReview response for `uid` and a decision.
@@ -483,6 +514,55 @@ mod tests {
         )
         .unwrap_err();
         assert!(d.message.contains("spec.topologyType"), "{}", d.message);
+    }
+
+    #[test]
+    fn references_name_what_the_decision_looks_up() {
+        let v2 = fd(
+            "types.kubefed.io/v1beta2",
+            json!({"topologyType": "cell", "template": {},
+                   "placement": {"topologies": [{"name": "rz00a"}]},
+                   "placementMask": {"topologies": [{"name": "rz00a"}]},
+                   "overrides": [{"topologyName": "rz01a", "clusterOverrides": []}]}),
+        );
+        let refs = references(
+            "types.kubefed.io",
+            "FederatedDeployment",
+            Some("team-a"),
+            &v2,
+        );
+        let set = |v: &[&str]| v.iter().map(ToString::to_string).collect::<BTreeSet<_>>();
+        assert_eq!(refs.namespaces, set(&["team-a"]));
+        assert_eq!(refs.clusters, set(&["rz00a.team-a"]));
+        assert_eq!(
+            refs.cells,
+            BTreeSet::from([
+                ("team-a".to_string(), "rz00a".to_string()),
+                ("team-a".to_string(), "rz01a".to_string())
+            ])
+        );
+        let v1 = fd(
+            "types.kubefed.io/v1beta1",
+            json!({"template": {}, "placement": {"clusters": [{"name": "a1"}]},
+                   "placementMask": {"clusters": [{"name": "b1"}]}}),
+        );
+        let refs = references(
+            "types.kubefed.io",
+            "FederatedDeployment",
+            Some("team-a"),
+            &v1,
+        );
+        assert_eq!(refs.clusters, set(&["a1", "b1"]));
+        assert!(refs.cells.is_empty());
+        let cell = json!({"apiVersion": "cellfed.io/v1alpha1", "kind": "Cell", "metadata": {"name": "x", "namespace": "team-a"}, "spec": {"clusterName": "b1"}});
+        let refs = references("cellfed.io", "Cell", Some("team-a"), &cell);
+        assert_eq!(refs.clusters, set(&["b1"]));
+        assert_eq!(refs.namespaces, set(&["team-a"]));
+        let kfc = json!({"apiVersion": "core.kubefed.io/v1beta1", "kind": "KubeFedCluster", "metadata": {"name": "a1"}});
+        assert_eq!(
+            references("core.kubefed.io", "KubeFedCluster", Some("x"), &kfc),
+            References::default()
+        );
     }
 
     #[test]

@@ -1,11 +1,12 @@
 //! The cellfed webhook: CRD conversion between `types.kubefed.io/v1beta1` (clusters) and `v1beta2`
 //! (topologies), and validating admission of federated resources, Cells and KubeFedClusters.
-//! Stateless: conversion is a pure function, admission reads the host through a kube client. It
-//! never depends on the apiserver or controller crates; `cellfed up` calls [`convert_objects`]
-//! in-process.
+//! Conversion is a pure function; admission decides purely over facts read from watch-fed caches
+//! of the host ([`facts`]), so a write costs no LIST. It never depends on the apiserver or
+//! controller crates; `cellfed up` calls [`convert_objects`] in-process.
 
 pub mod admission;
 pub mod conversion;
+pub mod facts;
 pub mod tls;
 
 use std::future::Future;
@@ -40,11 +41,34 @@ pub enum Error {
 /// What the handlers share.
 #[derive(Clone)]
 pub struct WebhookState {
-    /// Client of the host, for admission lookups; None = admission allows everything it cannot
-    /// check (conversion-only deployments).
-    pub client: Option<kube::Client>,
-    /// Namespace of the KubeFedClusters.
-    pub fed_namespace: String,
+    /// Caches of the host's admission facts; None = admission allows everything it cannot check
+    /// (conversion-only deployments).
+    facts: Option<facts::FactCache>,
+}
+
+impl WebhookState {
+    /// With a host `client`, starts the admission caches (watches of the KubeFedClusters in
+    /// `fed_namespace`, Namespaces and Cells) on the current Tokio runtime; they stop when the
+    /// last clone of the state is dropped. Until they have synced, decisions LIST the kinds not
+    /// synced yet.
+    pub fn new(client: Option<kube::Client>, fed_namespace: impl Into<String>) -> Self {
+        Self {
+            facts: client.map(|c| facts::FactCache::start(c, fed_namespace)),
+        }
+    }
+
+    /// Whether admission reads only caches (every cache has completed its first sync); true
+    /// without a host client.
+    pub fn synced(&self) -> bool {
+        self.facts.as_ref().is_none_or(facts::FactCache::synced)
+    }
+
+    /// Resolves once [`WebhookState::synced`]; bound it with a timeout.
+    pub async fn ready(&self) {
+        if let Some(f) = &self.facts {
+            f.ready().await;
+        }
+    }
 }
 
 /// `POST /convert`, `POST /validate`, `GET /healthz`.
@@ -108,8 +132,11 @@ async fn validate(State(state): State<Arc<WebhookState>>, body: Bytes) -> axum::
     let Some(obj) = req.get("object").filter(|o| o.is_object()) else {
         return axum::Json(admission::response(uid, Ok(())));
     };
-    let facts = match &state.client {
-        Some(c) => match admission::gather(c, &state.fed_namespace).await {
+    let facts = match &state.facts {
+        Some(cache) if admission::uses_facts(group, kind) => match cache
+            .facts(&admission::references(group, kind, namespace, obj))
+            .await
+        {
             Ok(f) => f,
             Err(e) => {
                 let d = admission::Denial {
@@ -120,7 +147,7 @@ async fn validate(State(state): State<Arc<WebhookState>>, body: Bytes) -> axum::
                 return axum::Json(admission::response(uid, Err(d)));
             }
         },
-        None => admission::Facts::default(),
+        _ => admission::Facts::default(),
     };
     axum::Json(admission::response(
         uid,

@@ -9,10 +9,7 @@ use serde_json::{Value, json};
 use tower::ServiceExt;
 
 async fn post(path: &str, body: Vec<u8>) -> Value {
-    let app = router(WebhookState {
-        client: None,
-        fed_namespace: "kube-federation-system".into(),
-    });
+    let app = router(WebhookState::new(None, "kube-federation-system"));
     let resp = app
         .oneshot(
             Request::post(path)

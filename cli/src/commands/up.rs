@@ -133,10 +133,10 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         listen: addr(&ports, "webhook"),
         cert_dir: dir.join("webhook"),
         hosts: Vec::new(),
-        state: cellfed_webhook::WebhookState {
-            client: Some(host_client.clone()),
-            fed_namespace: cellfed_api::well_known::DEFAULT_SYSTEM_NAMESPACE.into(),
-        },
+        state: cellfed_webhook::WebhookState::new(
+            Some(host_client.clone()),
+            cellfed_api::well_known::DEFAULT_SYSTEM_NAMESPACE,
+        ),
     })
     .await
     .context("starting the webhook")?;

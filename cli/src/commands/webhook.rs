@@ -106,10 +106,7 @@ pub async fn run(args: WebhookArgs) -> anyhow::Result<()> {
         listen: args.listen,
         cert_dir: args.cert_dir.clone(),
         hosts: args.tls_hosts.clone(),
-        state: cellfed_webhook::WebhookState {
-            client: client.clone(),
-            fed_namespace: args.kubefed_namespace.clone(),
-        },
+        state: cellfed_webhook::WebhookState::new(client.clone(), args.kubefed_namespace.clone()),
     })
     .await
     .context("starting the webhook")?;
