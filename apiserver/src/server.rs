@@ -230,7 +230,8 @@ impl Server {
         &self.state
     }
 
-    /// Serves until `shutdown` resolves; open connections (watches) are dropped then.
+    /// Serves until `shutdown` resolves; open connections (watches) are closed then, before this
+    /// returns.
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send,
@@ -272,11 +273,17 @@ impl Server {
                 Some(_) = conns.join_next(), if !conns.is_empty() => {}
             }
         }
+        // Refuse new connections, stop the background work, end every open connection (watches
+        // included) and wait until they are gone: once this returns, the server holds no socket
+        // and none of its tasks uses the store any more.
+        drop(self.listener);
         gc.abort();
+        let _ = gc.await;
         if let Some(s) = simulator {
             s.abort();
+            let _ = s.await;
         }
-        conns.abort_all();
+        conns.shutdown().await;
         Ok(())
     }
 }

@@ -5,62 +5,122 @@
 
 mod common;
 
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
 
-use cellfed_apiserver::{Server, ServerConfig};
+use cellfed_apiserver::{AppState, ServeError, Server, ServerConfig};
 use futures::StreamExt;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, DeleteParams, DynamicObject, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::core::{ApiResource, GroupVersionKind};
+use kube::runtime::WatchStreamExt;
 use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
+use kube::runtime::utils::Backoff;
 use kube::runtime::watcher::{self, Event};
 use serde_json::json;
 
-async fn client_from(kubeconfig: &std::path::Path) -> kube::Client {
+/// A client whose every request is bounded: a server that stops answering fails the request
+/// instead of hanging the test.
+async fn client_from(kubeconfig: &Path) -> kube::Client {
     let kc = Kubeconfig::read_from(kubeconfig).unwrap();
-    let cfg = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
+    let mut cfg = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
         .await
         .unwrap();
+    cfg.connect_timeout = Some(Duration::from_secs(10));
+    cfg.read_timeout = Some(Duration::from_secs(30));
+    cfg.write_timeout = Some(Duration::from_secs(30));
     kube::Client::try_from(cfg).unwrap()
 }
 
-/// A server on a fixed address over `db`, stoppable.
-async fn serve(
-    dir: &std::path::Path,
-    db: &str,
-    addr: std::net::SocketAddr,
-) -> (
-    tokio::sync::oneshot::Sender<()>,
-    cellfed_apiserver::AppState,
-    std::path::PathBuf,
-) {
-    let server = Server::bind(ServerConfig::new(db, addr, dir))
+/// A server on a fixed address over `db`, serving in a task.
+struct Serving {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<Result<(), ServeError>>,
+    state: AppState,
+    kubeconfig: PathBuf,
+}
+
+impl Serving {
+    async fn start(dir: &Path, db: &str, addr: SocketAddr) -> Self {
+        let server = common::within(
+            30,
+            "the server to bind",
+            Server::bind(ServerConfig::new(db, addr, dir)),
+        )
         .await
         .unwrap();
-    let state = server.state().clone();
-    let kc = server.kubeconfig_path().to_path_buf();
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(server.run_until(async move {
-        let _ = rx.await;
-    }));
-    (tx, state, kc)
+        let state = server.state().clone();
+        let kubeconfig = server.kubeconfig_path().to_path_buf();
+        let (stop, rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(server.run_until(async move {
+            let _ = rx.await;
+        }));
+        Self {
+            stop,
+            task,
+            state,
+            kubeconfig,
+        }
+    }
+
+    /// Stops the server and waits until its socket and connections are closed.
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        common::within(30, "the server to stop", self.task)
+            .await
+            .unwrap()
+            .unwrap();
+    }
+}
+
+/// The test watcher's pacing between retries. kube-runtime's watcher retries at once after an
+/// error: while no server listens it loops on refused connections, and once the client's request
+/// worker (a task, dropped early while the runtime shuts down) is gone every retry fails without
+/// ever yielding, so the watcher's task never returns from its poll and dropping the runtime
+/// waits forever for that worker thread.
+struct RetryBackoff(Duration);
+
+impl RetryBackoff {
+    const FIRST: Duration = Duration::from_millis(20);
+    const MAX: Duration = Duration::from_secs(1);
+}
+
+impl Iterator for RetryBackoff {
+    type Item = Duration;
+
+    fn next(&mut self) -> Option<Duration> {
+        let delay = self.0;
+        self.0 = (self.0 * 2).min(Self::MAX);
+        Some(delay)
+    }
+}
+
+impl Backoff for RetryBackoff {
+    fn reset(&mut self) {
+        self.0 = Self::FIRST;
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn watcher_survives_compaction_and_restart() {
     let dir = common::TempDir::new("watch-compact");
     let db = format!("sqlite://{}/store.db?mode=rwc", dir.0.display());
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let (stop_a, _, kc) = serve(&dir.0, &db, addr).await;
-    let client = client_from(&kc).await;
+    let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let a = Serving::start(&dir.0, &db, addr).await;
+    let client = client_from(&a.kubeconfig).await;
     // a CRD served by A
     let crd = json!({
         "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
@@ -100,12 +160,14 @@ async fn watcher_survives_compaction_and_restart() {
         .await
         .unwrap();
 
-    // the watcher, counting (re-)lists
+    // the watcher, counting (re-)lists; the server ends each watch before the client's read
+    // timeout would
     let seen = Arc::new(std::sync::Mutex::new(std::collections::BTreeSet::new()));
     let inits = Arc::new(AtomicUsize::new(0));
-    {
+    let watching = {
         let (seen, inits) = (seen.clone(), inits.clone());
-        let stream = watcher::watcher(gadgets.clone(), watcher::Config::default());
+        let stream = watcher::watcher(gadgets.clone(), watcher::Config::default().timeout(20))
+            .backoff(RetryBackoff(RetryBackoff::FIRST));
         tokio::spawn(async move {
             // a reflector's bookkeeping: a (re-)list replaces the whole set at InitDone
             let mut listing = std::collections::BTreeSet::new();
@@ -130,11 +192,12 @@ async fn watcher_survives_compaction_and_restart() {
                             .unwrap()
                             .remove(&o.metadata.name.unwrap_or_default()),
                     ),
-                    Err(_) => {}
+                    // expected while no server listens; shown if the test fails
+                    Err(e) => eprintln!("watcher error, retried after a backoff: {e}"),
                 }
             }
-        });
-    }
+        })
+    };
     common::eventually(30, "watcher saw a", || async {
         seen.lock().unwrap().contains("a").then_some(())
     })
@@ -142,21 +205,16 @@ async fn watcher_survives_compaction_and_restart() {
 
     // A goes away; B (same database, another port) takes writes and compacts past the
     // watcher's last revision
-    let _ = stop_a.send(());
-    let port_b = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    a.stop().await;
     let dir_b = common::TempDir::new("watch-compact-b");
-    let (stop_b, state_b, kc_b) = serve(
+    let b = Serving::start(
         &dir_b.0,
         &db,
-        format!("127.0.0.1:{port_b}").parse().unwrap(),
+        format!("127.0.0.1:{}", free_port()).parse().unwrap(),
     )
     .await;
     let gadgets_b: Api<DynamicObject> =
-        Api::namespaced_with(client_from(&kc_b).await, "default", &ar);
+        Api::namespaced_with(client_from(&b.kubeconfig).await, "default", &ar);
     common::eventually(30, "B serves the CR", || async {
         gadgets_b.list(&Default::default()).await.ok()
     })
@@ -169,17 +227,26 @@ async fn watcher_survives_compaction_and_restart() {
         .delete("a", &DeleteParams::default())
         .await
         .unwrap();
-    let rev = state_b.store.current_revision().await.unwrap();
-    state_b.store.compact(rev).await.unwrap();
-    let _ = stop_b.send(());
+    let store = &b.state.store;
+    let rev = common::within(10, "the current revision", store.current_revision())
+        .await
+        .unwrap();
+    common::within(10, "the compaction", store.compact(rev))
+        .await
+        .unwrap();
+    b.stop().await;
 
     // A comes back on the same address: the watcher's resume is Expired (410), it re-lists
-    let (_stop_a2, _, _) = serve(&dir.0, &db, addr).await;
+    let a2 = Serving::start(&dir.0, &db, addr).await;
     common::eventually(60, "watcher re-listed after 410 and restart", || async {
         let s = seen.lock().unwrap().clone();
         (s.contains("b") && !s.contains("a") && inits.load(Ordering::SeqCst) >= 2).then_some(())
     })
     .await;
+    // the watcher ends before the server it watches
+    watching.abort();
+    let _ = watching.await;
+    a2.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

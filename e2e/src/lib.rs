@@ -306,7 +306,9 @@ fn server_port(kubeconfig: &Path) -> u16 {
         .unwrap()
 }
 
-/// Runs kubectl; returns (success, stdout, stderr).
+/// Runs kubectl; returns (success, stdout, stderr). Each request it makes gives up after a minute
+/// unless `args` say otherwise, so a server that stops answering fails the step instead of hanging
+/// the test.
 pub fn kubectl_raw(
     kubeconfig: &Path,
     stdin: Option<&str>,
@@ -314,10 +316,11 @@ pub fn kubectl_raw(
 ) -> (bool, String, String) {
     use std::io::Write;
     let mut cmd = Command::new("kubectl");
-    cmd.env("KUBECONFIG", kubeconfig)
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    cmd.env("KUBECONFIG", kubeconfig);
+    if !args.iter().any(|a| a.starts_with("--request-timeout")) {
+        cmd.arg("--request-timeout=60s");
+    }
+    cmd.args(args).stdout(Stdio::piped()).stderr(Stdio::piped());
     cmd.stdin(if stdin.is_some() {
         Stdio::piped()
     } else {
@@ -640,14 +643,20 @@ impl Drop for Env {
     }
 }
 
-/// A minimal HTTP GET over a TCP socket (metrics endpoint, plain HTTP).
+/// A minimal HTTP GET over a TCP socket (metrics endpoint, plain HTTP, `http://<ip>:<port>/…`);
+/// connecting, writing and reading each give up after 30 seconds.
 pub fn http_get(url: &str) -> Result<String, String> {
     use std::io::{Read, Write};
+    const TIMEOUT: Duration = Duration::from_secs(30);
     let rest = url.strip_prefix("http://").ok_or("not http")?;
     let (addr, path) = rest
         .split_once('/')
         .map_or((rest, "/".to_string()), |(a, p)| (a, format!("/{p}")));
-    let mut s = std::net::TcpStream::connect(addr).map_err(|e| e.to_string())?;
+    let sock: std::net::SocketAddr = addr.parse().map_err(|e| format!("{addr}: {e}"))?;
+    let mut s = std::net::TcpStream::connect_timeout(&sock, TIMEOUT).map_err(|e| e.to_string())?;
+    s.set_read_timeout(Some(TIMEOUT))
+        .and_then(|()| s.set_write_timeout(Some(TIMEOUT)))
+        .map_err(|e| e.to_string())?;
     write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").map_err(|e| e.to_string())?;
     let mut body = String::new();
     s.read_to_string(&mut body).map_err(|e| e.to_string())?;

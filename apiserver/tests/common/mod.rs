@@ -1,13 +1,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::body::Body;
 use cellfed_apiserver::{AppState, Server, ServerConfig};
 use cellfed_store::Store;
 use http::Request;
 use serde_json::Value;
+use tokio::time::Instant;
 use tower::ServiceExt;
 
 /// A unique temp dir, removed on drop.
@@ -103,7 +104,9 @@ pub async fn start(tag: &str) -> Running {
         dir.0.clone(),
     );
     cfg.gc_interval = Duration::from_millis(100);
-    let server = Server::bind(cfg).await.unwrap();
+    let server = within(30, "the server to bind", Server::bind(cfg))
+        .await
+        .unwrap();
     let addr = server.local_addr();
     let kubeconfig = server.kubeconfig_path().to_path_buf();
     let state = server.state().clone();
@@ -155,7 +158,9 @@ impl Running {
     }
 }
 
-/// Polls `f` until it returns Some, or panics after `secs`.
+/// Polls `f` until it returns Some, or panics after `secs` saying what it waited for. Each attempt
+/// runs under the time that is left, so an attempt that never returns (a request without a
+/// timeout, a lock) fails the test at the deadline instead of hanging it.
 pub async fn eventually<T, F, Fut>(secs: u64, what: &str, mut f: F) -> T
 where
     F: FnMut() -> Fut,
@@ -163,10 +168,24 @@ where
 {
     let deadline = Instant::now() + Duration::from_secs(secs);
     loop {
-        if let Some(v) = f().await {
-            return v;
+        match tokio::time::timeout_at(deadline, f()).await {
+            Ok(Some(v)) => return v,
+            Ok(None) => {}
+            Err(_) => panic!(
+                "timed out after {secs}s waiting for {what} (the last attempt did not return)"
+            ),
         }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {secs}s waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// Awaits `fut` for at most `secs`, or panics saying what did not finish.
+pub async fn within<T>(secs: u64, what: &str, fut: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(secs), fut)
+        .await
+        .unwrap_or_else(|_| panic!("timed out after {secs}s waiting for {what}"))
 }

@@ -297,7 +297,9 @@ pub fn kubefed_clusters() -> ApiResource {
     }
 }
 
-/// Polls `f` until it returns Some, or panics after `secs`.
+/// Polls `f` until it returns Some, or panics after `secs` saying what it waited for. Each attempt
+/// runs under the time that is left, so an attempt that never returns (a request without a
+/// timeout, a lock) fails the test at the deadline instead of hanging it.
 pub async fn eventually<T, F, Fut>(secs: u64, what: &str, mut f: F) -> T
 where
     F: FnMut() -> Fut,
@@ -305,10 +307,18 @@ where
 {
     let deadline = Instant::now() + Duration::from_secs(secs);
     loop {
-        if let Some(v) = f().await {
-            return v;
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, f()).await {
+            Ok(Some(v)) => return v,
+            Ok(None) => {}
+            Err(_) => panic!(
+                "timed out after {secs}s waiting for {what} (the last attempt did not return)"
+            ),
         }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {secs}s waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
