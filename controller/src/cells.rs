@@ -2,7 +2,8 @@
 //! the federation namespace with the base cluster's access (endpoint, CA, secret, proxy, TLS
 //! settings), the labels `cellfed.io/cell`, `cellfed.io/tenant`, `cellfed.io/workspace`, and the
 //! cell's member namespace as an annotation. Derived clusters of deleted Cells are removed. The
-//! derived cluster is probed like any member, so its health mirrors the base cluster's.
+//! derived cluster is probed like any member, so its health mirrors the base cluster's. Reads
+//! come from the host caches; only a difference is written.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -12,9 +13,11 @@ use cellfed_api::tenancy::Tenancy;
 use cellfed_api::well_known::{CELL_LABEL, TENANT_LABEL, WORKSPACE_LABEL};
 use k8s_openapi::api::core::v1::Namespace;
 use kube::ResourceExt;
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
+use kube::api::{Api, DeleteParams, Patch, PatchParams};
+use kube::runtime::reflector::ObjectRef;
 use serde_json::{Value, json};
 
+use crate::context::Context;
 use crate::members::MEMBER_NAMESPACE_ANNOTATION;
 use crate::{Error, Result};
 
@@ -54,43 +57,34 @@ pub fn derived_cluster(
     }))
 }
 
-/// Brings the derived clusters in line with the Cells; returns how many were written or removed.
-pub async fn sync(host: &kube::Client, fed_namespace: &str) -> Result<usize> {
-    // network: list cells, base clusters, namespaces
-    let cells: Api<Cell> = Api::all(host.clone());
-    let clusters: Api<KubeFedCluster> = Api::namespaced(host.clone(), fed_namespace);
-    let namespaces: Api<Namespace> = Api::all(host.clone());
-    let cell_list = match cells.list(&ListParams::default()).await {
-        Ok(l) => l.items,
-        Err(kube::Error::Api(e)) if e.code == 404 => return Ok(0), // Cell CRD not installed
-        Err(e) => return Err(Error::ListClusters(e)),
-    };
-    let existing = clusters
-        .list(&ListParams::default())
-        .await
-        .map_err(Error::ListClusters)?
-        .items;
-    let by_name: BTreeMap<String, &KubeFedCluster> =
-        existing.iter().map(|c| (c.name_any(), c)).collect();
-    let mut ns_labels = BTreeMap::new();
-    for ns in namespaces
-        .list(&ListParams::default())
-        .await
-        .map_err(Error::ListClusters)?
-        .items
-    {
-        ns_labels.insert(ns.name_any(), ns.metadata.labels.unwrap_or_default());
+/// Brings the derived clusters in line with the cached Cells, KubeFedClusters and Namespaces;
+/// returns how many were written or removed.
+pub async fn sync(ctx: &Context) -> Result<usize> {
+    if !ctx.caches.cells_synced() {
+        return Ok(0); // the Cell CRD is not served (yet)
     }
+    let fed_namespace = &ctx.config.fed_namespace;
+    let clusters: Api<KubeFedCluster> = Api::namespaced(ctx.host.clone(), fed_namespace);
+    let existing = ctx.caches.clusters.state();
+    let by_name: BTreeMap<String, &KubeFedCluster> = existing
+        .iter()
+        .map(|c| (c.name_any(), c.as_ref()))
+        .collect();
     let mut wanted = BTreeSet::new();
     let mut writes = 0;
-    for cell in &cell_list {
+    for cell in ctx.caches.cells.state() {
         let Some(base) = by_name.get(&cell.spec.cluster_name) else {
             continue;
         };
+        let cell_ns = cell.namespace().unwrap_or_default();
+        let ns = ctx
+            .caches
+            .namespaces
+            .get(&ObjectRef::<Namespace>::new(&cell_ns));
         let Some(desired) = derived_cluster(
-            cell,
+            &cell,
             base,
-            ns_labels.get(&cell.namespace().unwrap_or_default()),
+            ns.as_ref().and_then(|n| n.metadata.labels.as_ref()),
             fed_namespace,
         ) else {
             continue;
@@ -109,7 +103,7 @@ pub async fn sync(host: &kube::Client, fed_namespace: &str) -> Result<usize> {
                 && c["metadata"]["annotations"][MEMBER_NAMESPACE_ANNOTATION]
                     == desired["metadata"]["annotations"][MEMBER_NAMESPACE_ANNOTATION]
         });
-        if !same {
+        if !same && ctx.leadership.may_write() {
             // network: server-side apply of the derived cluster
             clusters
                 .patch(
@@ -127,7 +121,7 @@ pub async fn sync(host: &kube::Client, fed_namespace: &str) -> Result<usize> {
     }
     for c in &existing {
         let derived = c.labels().contains_key(CELL_LABEL);
-        if derived && !wanted.contains(&c.name_any()) {
+        if derived && !wanted.contains(&c.name_any()) && ctx.leadership.may_write() {
             // network: the Cell is gone
             let _ = clusters
                 .delete(&c.name_any(), &DeleteParams::default())

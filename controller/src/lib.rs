@@ -1,51 +1,42 @@
 //! The cellfed controller: keeps member clusters in line with the federated resources on the host.
 //!
-//! One loop, every `sync_period`: read the KubeFedConfig, keep derived clusters of Cells
-//! ([`cells`]), refresh member clients and probe their health ([`members`]), then for every enabled
-//! FederatedTypeConfig run one propagation pass ([`propagation`]: fetch → plan → apply → status).
-//! Planning ([`plan`]) is pure; everything else is thin I/O around it. The controller only speaks
-//! the Kubernetes API (any host: cellfed apiserver or a real cluster) and never depends on the
-//! apiserver or webhook crates.
+//! Event-driven, never polling: kube-runtime watches feed caches of the host objects
+//! ([`host`]) and of every member's managed objects per type ([`member_cache`]); a
+//! [`supervisor`] keeps settings, Cells ([`cells`]), member clients and health ([`members`]) and
+//! one kube-runtime controller per enabled FederatedTypeConfig ([`types`]) in line with them;
+//! each reconcile is [`propagation`]: fetch → plan → apply → status. Planning ([`plan`]) is pure;
+//! everything else is thin I/O around it. The controller only speaks the Kubernetes API (any host:
+//! cellfed apiserver or a real cluster) and never depends on the apiserver or webhook crates.
 
 pub mod cells;
+pub mod context;
 pub mod error_policy;
+pub mod host;
 pub mod leader;
+pub mod member_cache;
 pub mod members;
 pub mod metrics;
 pub mod plan;
 pub mod propagation;
+pub mod settings;
+pub mod supervisor;
+pub mod types;
 
-use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
-use cellfed_api::features::{FeatureGate, FeatureGates};
-use cellfed_api::kubefed::{FederatedTypeConfig, KubeFedConfig};
 use cellfed_api::well_known::{DEFAULT_SYSTEM_NAMESPACE, KUBEFED_CONFIG_NAME};
-use k8s_openapi::api::core::v1::Namespace;
-use kube::ResourceExt;
-use kube::api::{Api, ListParams, Patch, PatchParams};
-use serde_json::json;
+use kube::runtime::reflector::ObjectRef;
 
 pub use members::HealthConfig;
 pub use metrics::Metrics;
+pub use settings::Overrides;
 
 /// Errors of the controller.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// Listing KubeFedClusters, Secrets, Cells or Namespaces on the host failed.
-    #[error("listing federation objects on the host: {0}")]
-    ListClusters(#[source] kube::Error),
-    /// Listing federated resources failed.
-    #[error("listing {kind}: {source}")]
-    ListFederated {
-        /// The federated kind.
-        kind: String,
-        /// The client error.
-        source: kube::Error,
-    },
     /// Writing a federated resource (finalizer, status) failed.
     #[error("updating federated resource {name}: {source}")]
     WriteFederated {
@@ -53,6 +44,20 @@ pub enum Error {
         name: String,
         /// The client error.
         source: kube::Error,
+    },
+    /// A finalizer write kept conflicting with other writers.
+    #[error("updating federated resource {name}: it kept changing under us (conflicts)")]
+    Conflict {
+        /// The resource.
+        name: String,
+    },
+    /// Some member writes of a resource failed (its status says which).
+    #[error("propagating {name}: {failures}")]
+    MemberWrites {
+        /// The resource.
+        name: String,
+        /// What failed where.
+        failures: String,
     },
     /// Writing a cell's derived KubeFedCluster failed.
     #[error("writing derived cluster {name}: {source}")]
@@ -65,7 +70,7 @@ pub enum Error {
     /// The metrics listener could not start.
     #[error("serving metrics: {0}")]
     Metrics(#[source] std::io::Error),
-    /// Leader election failed permanently.
+    /// Leader election failed or leadership was lost.
     #[error("leader election: {0}")]
     LeaderElection(String),
 }
@@ -73,21 +78,15 @@ pub enum Error {
 /// Result of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// Controller settings (KubeFed's flags where KubeFed has them).
+/// Controller settings from the command line; what it leaves unset comes from the KubeFedConfig.
 #[derive(Clone, Debug)]
 pub struct Config {
     /// Namespace of KubeFedClusters, FederatedTypeConfigs and the KubeFedConfig.
     pub fed_namespace: String,
-    /// Concurrent reconciles and member writes per type (KubeFed: maxConcurrentReconciles).
-    pub workers: usize,
-    /// How long one member's listing may take before the member counts as not synced for a pass.
-    pub cache_sync_timeout: Duration,
-    /// How often every federated resource is reconciled (drift in members is corrected then).
-    pub sync_period: Duration,
-    /// Member health probing.
-    pub health: HealthConfig,
-    /// Feature gates given on the command line (override the KubeFedConfig's).
-    pub feature_gates: Option<FeatureGates>,
+    /// How often every federated resource is reconciled regardless of events (0 = never).
+    pub resync_period: Duration,
+    /// Flags that override the KubeFedConfig.
+    pub overrides: Overrides,
     /// Take a coordination Lease before reconciling (several replicas).
     pub leader_elect: bool,
     /// Identity in the Lease.
@@ -100,11 +99,8 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             fed_namespace: DEFAULT_SYSTEM_NAMESPACE.into(),
-            workers: 8,
-            cache_sync_timeout: Duration::from_secs(300),
-            sync_period: Duration::from_secs(1),
-            health: HealthConfig::default(),
-            feature_gates: None,
+            resync_period: Duration::from_secs(600),
+            overrides: Overrides::default(),
             leader_elect: false,
             identity: format!("cellfed-controller-{}", std::process::id()),
             metrics_addr: None,
@@ -126,7 +122,8 @@ pub async fn run(
     }
 }
 
-/// [`run`] with caller-owned metrics (tests and `cellfed up` read them).
+/// [`run`] with caller-owned metrics (tests and `cellfed up` read them). Returns an error when
+/// leadership is lost: the replica stops reconciling at once.
 pub async fn run_with_metrics(
     client: kube::Client,
     config: Config,
@@ -144,129 +141,46 @@ pub async fn run_with_metrics(
             }
         });
     }
-    if config.leader_elect {
-        leader::acquire(&client, &config.fed_namespace, &config.identity).await?;
-        let (c, ns, id) = (
+    // network: watches of the host objects
+    let caches = host::HostCaches::start(&client, &config.fed_namespace);
+    caches.wait_ready(Duration::from_secs(10)).await;
+    let key = ObjectRef::new(KUBEFED_CONFIG_NAME).within(&config.fed_namespace);
+    let settings = match settings::effective(&config.overrides, caches.configs.get(&key).as_deref())
+    {
+        Ok(s) => s,
+        Err(problem) => {
+            tracing::error!(%problem, "KubeFedConfig not applied; starting with KubeFed's defaults and the flags");
+            settings::effective(&config.overrides, None).map_err(Error::LeaderElection)?
+        }
+    };
+    let mut _renewal = None;
+    let leadership = if config.leader_elect {
+        let mut elector = leader::Elector::new(
             client.clone(),
-            config.fed_namespace.clone(),
-            config.identity.clone(),
+            &config.fed_namespace,
+            &config.identity,
+            settings.leader,
         );
-        tokio::spawn(async move { leader::renew_forever(c, ns, id).await });
-    }
-    let mut members = members::Members::default();
-    let mut last_probe: Option<Instant> = None;
-    let backoff = error_policy::Backoff::default();
-    loop {
-        let started = Instant::now();
-        let state = (&mut members, &mut last_probe, &backoff);
-        if let Err(e) = tick(&client, &config, &metrics, state).await {
-            tracing::warn!(error = %e, "controller pass failed");
-        }
-        tokio::time::sleep(config.sync_period.saturating_sub(started.elapsed())).await;
-    }
-}
-
-/// One pass of every controller.
-async fn tick(
-    client: &kube::Client,
-    config: &Config,
-    metrics: &Arc<Metrics>,
-    (members, last_probe, backoff): (
-        &mut members::Members,
-        &mut Option<Instant>,
-        &error_policy::Backoff,
-    ),
-) -> Result<()> {
-    let ns = &config.fed_namespace;
-    // network: KubeFedConfig (adoption, feature gates)
-    let settings = Api::<KubeFedConfig>::namespaced(client.clone(), ns)
-        .get_opt(KUBEFED_CONFIG_NAME)
-        .await
-        .ok()
-        .flatten()
-        .unwrap_or_else(KubeFedConfig::cellfed_default)
-        .spec
-        .settings()
-        .ok();
-    let gates = config
-        .feature_gates
-        .clone()
-        .or_else(|| settings.as_ref().map(|s| s.feature_gates.clone()))
-        .unwrap_or_default();
-    let adopt = settings.as_ref().is_some_and(|s| s.adopt_resources);
-
-    cells::sync(client, ns).await?;
-    members.refresh(client, ns).await?;
-    if last_probe.is_none_or(|t| t.elapsed() >= config.health.period) {
-        members.probe_all(client, ns, &config.health).await;
-        *last_probe = Some(Instant::now());
-    }
-    // network: namespaces (tenancy) and type configs
-    let mut namespace_labels = BTreeMap::new();
-    for n in Api::<Namespace>::all(client.clone())
-        .list(&ListParams::default())
-        .await
-        .map_err(Error::ListClusters)?
-        .items
-    {
-        namespace_labels.insert(n.name_any(), n.metadata.labels.unwrap_or_default());
-    }
-    let ftcs = Api::<FederatedTypeConfig>::namespaced(client.clone(), ns);
-    for ftc in ftcs
-        .list(&ListParams::default())
-        .await
-        .map_err(Error::ListClusters)?
-        .items
-    {
-        let running = ftc.propagation_enabled();
-        update_ftc_status(&ftcs, &ftc, running).await;
-        if !running {
-            continue;
-        }
-        let ctx = propagation::TypeContext {
-            host: client,
-            ftc: &ftc,
-            members,
-            namespace_labels: &namespace_labels,
-            tenant_isolation: gates.enabled(FeatureGate::TenantIsolation),
-            adopt_resources: adopt,
-            workers: config.workers,
-            cache_sync_timeout: config.cache_sync_timeout,
-            metrics,
-            backoff,
-            retry_base: config.sync_period,
-        };
-        if let Err(e) = propagation::pass(&ctx).await {
-            tracing::warn!(ftc = %ftc.name_any(), error = %e, "propagation pass failed");
+        let held = Arc::new(elector.acquire().await);
+        _renewal = Some(host::AbortOnDrop(tokio::spawn(elector.renew(held.clone()))));
+        held
+    } else {
+        Arc::new(leader::Leadership::unconditional())
+    };
+    let ctx = Arc::new(context::Context {
+        host: client,
+        config,
+        caches,
+        members: members::Members::default(),
+        settings: RwLock::new(settings),
+        metrics,
+        leadership: leadership.clone(),
+    });
+    tokio::select! {
+        r = supervisor::run(ctx) => r,
+        () = leadership.lost() => {
+            tracing::error!("leader lease lost: stopped reconciling");
+            Err(Error::LeaderElection("lost the leader lease; stopped reconciling".into()))
         }
     }
-    Ok(())
-}
-
-/// FederatedTypeConfig status: whether its propagation controller runs (written on change only).
-async fn update_ftc_status(
-    api: &Api<FederatedTypeConfig>,
-    ftc: &FederatedTypeConfig,
-    running: bool,
-) {
-    let want = if running { "Running" } else { "NotRunning" };
-    let current = ftc
-        .status
-        .as_ref()
-        .and_then(|s| serde_json::to_value(s.propagation_controller).ok());
-    let generation = ftc.metadata.generation.unwrap_or_default();
-    let observed = ftc.status.as_ref().map(|s| s.observed_generation);
-    if current.as_ref().and_then(|v| v.as_str()) == Some(want) && observed == Some(generation) {
-        return;
-    }
-    // network: status write on change
-    let status =
-        json!({"status": {"observedGeneration": generation, "propagationController": want}});
-    let _ = api
-        .patch_status(
-            &ftc.name_any(),
-            &PatchParams::default(),
-            &Patch::Merge(&status),
-        )
-        .await;
 }

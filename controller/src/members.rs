@@ -1,8 +1,10 @@
 //! Member clusters: a kube client per `KubeFedCluster` (apiEndpoint + caBundle + the Secret's
 //! token or kubeconfig, proxyURL, disabledTLSValidations) and their health, probed on an interval
 //! with KubeFed's failure/success thresholds and written back as `Ready`/`Offline` conditions.
+//! Everything is read from the host caches ([`crate::host`]); probes run concurrently.
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -14,15 +16,14 @@ use kube::config::{
     AuthInfo, Cluster, Context as KubeContext, KubeConfigOptions, Kubeconfig, NamedAuthInfo,
     NamedCluster, NamedContext,
 };
+use kube::runtime::reflector::{ObjectRef, Store};
 use serde_json::json;
-
-use crate::{Error, Result};
 
 /// Annotation on a derived cell cluster naming the member namespace of the cell's objects.
 pub const MEMBER_NAMESPACE_ANNOTATION: &str = "cellfed.io/member-namespace";
 
 /// Health probing settings (KubeFed's defaults: 10s period, 3s timeout, thresholds 3 and 1).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HealthConfig {
     /// How often members are probed.
     pub period: Duration,
@@ -45,8 +46,8 @@ impl Default for HealthConfig {
     }
 }
 
-/// One member cluster as the controller knows it.
-#[derive(Clone)]
+/// One member cluster as the controller knows it (rebuilt when its KubeFedCluster or Secret
+/// changes; only its health changes in place).
 pub struct Member {
     /// KubeFedCluster name.
     pub name: String,
@@ -54,45 +55,88 @@ pub struct Member {
     pub labels: BTreeMap<String, String>,
     /// Tenant and workspace of the cluster.
     pub tenancy: Tenancy,
-    /// For a cell's derived cluster: where the cell's objects live.
+    /// For a cell's derived cluster: where the cell's objects live in the member.
     pub member_namespace: Option<String>,
+    /// For a cell's derived cluster: the namespace of the Cell (and of its federated resources).
+    pub cell_namespace: Option<String>,
     /// Client for the member's API; None when it could not be built (status says why).
     pub client: Option<kube::Client>,
     /// Why no client could be built.
     pub client_error: Option<String>,
-    /// Current readiness (after thresholds).
-    pub ready: bool,
-    /// Consecutive probe outcomes for the thresholds.
-    pub streak: i64,
-    /// Fingerprint of the spec + secret the client was built from.
-    fingerprint: String,
+    /// Fingerprint of the spec + secret the client was built from (watches restart on change).
+    pub fingerprint: String,
+    health: Mutex<Health>,
 }
 
-/// All member clusters, by name.
+#[derive(Clone, Copy, Debug, Default)]
+struct Health {
+    ready: bool,
+    streak: i64,
+}
+
+impl Member {
+    /// Current readiness (after thresholds).
+    pub fn ready(&self) -> bool {
+        self.health.lock().map(|h| h.ready).unwrap_or(false)
+    }
+
+    /// Applies one probe outcome to the thresholds; returns whether readiness changed.
+    fn observe(&self, ok: bool, health: &HealthConfig) -> bool {
+        let Ok(mut h) = self.health.lock() else {
+            return false;
+        };
+        let before = h.ready;
+        h.streak = if ok {
+            h.streak.max(0) + 1
+        } else {
+            h.streak.min(0) - 1
+        };
+        if !h.ready && h.streak >= i64::from(health.success_threshold) {
+            h.ready = true;
+        }
+        if h.ready && -h.streak >= i64::from(health.failure_threshold) {
+            h.ready = false;
+        }
+        before != h.ready
+    }
+}
+
+/// All member clusters, by name; read by every reconcile, rebuilt by the supervisor.
 #[derive(Default)]
 pub struct Members {
-    /// Members by KubeFedCluster name.
-    pub by_name: BTreeMap<String, Member>,
+    by_name: RwLock<BTreeMap<String, Arc<Member>>>,
 }
 
 impl Members {
-    /// Re-reads KubeFedClusters and their Secrets in `fed_namespace`; rebuilds clients whose spec
-    /// or secret changed; forgets removed clusters.
-    pub async fn refresh(&mut self, host: &kube::Client, fed_namespace: &str) -> Result<()> {
-        // network: list clusters and secrets on the host
-        let clusters: Api<KubeFedCluster> = Api::namespaced(host.clone(), fed_namespace);
-        let secrets: Api<Secret> = Api::namespaced(host.clone(), fed_namespace);
-        let list = clusters
-            .list(&Default::default())
-            .await
-            .map_err(Error::ListClusters)?;
-        let mut seen = BTreeMap::new();
-        for cluster in list.items {
+    /// Every member.
+    pub fn snapshot(&self) -> Vec<Arc<Member>> {
+        self.by_name
+            .read()
+            .map(|m| m.values().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Members visible to a resource of `tenancy` (all when isolation is off).
+    pub fn for_tenancy(&self, tenancy: &Tenancy, isolation: bool) -> Vec<Arc<Member>> {
+        self.snapshot()
+            .into_iter()
+            .filter(|m| !isolation || tenancy.may_use(&m.tenancy))
+            .collect()
+    }
+
+    /// Brings the members in line with the cached KubeFedClusters and Secrets: clients are
+    /// rebuilt when the cluster's spec or Secret changed, removed clusters forgotten. Returns
+    /// whether any member appeared, went, or changed labels or access.
+    pub async fn refresh(&self, clusters: &Store<KubeFedCluster>, secrets: &Store<Secret>) -> bool {
+        let current: BTreeMap<String, Arc<Member>> =
+            self.by_name.read().map(|m| m.clone()).unwrap_or_default();
+        let mut next = BTreeMap::new();
+        let mut changed = false;
+        for cluster in clusters.state() {
             let name = cluster.metadata.name.clone().unwrap_or_default();
-            let secret = secrets
-                .get_opt(&cluster.spec.secret_ref.name)
-                .await
-                .map_err(Error::ListClusters)?;
+            let secret_key = ObjectRef::<Secret>::new(&cluster.spec.secret_ref.name)
+                .within(cluster.metadata.namespace.as_deref().unwrap_or_default());
+            let secret = secrets.get(&secret_key);
             let fingerprint = format!(
                 "{}/{}",
                 cluster.metadata.generation.unwrap_or_default(),
@@ -108,77 +152,83 @@ impl Members {
                 .as_ref()
                 .and_then(|a| a.get(MEMBER_NAMESPACE_ANNOTATION))
                 .cloned();
-            let was_ready = cluster.is_ready();
-            let entry = match self.by_name.remove(&name) {
-                Some(m) if m.fingerprint == fingerprint => m,
-                old => {
-                    let (client, client_error) = match build_client(&cluster, secret.as_ref()).await
-                    {
-                        Ok(c) => (Some(c), None),
-                        Err(e) => (None, Some(e)),
-                    };
-                    Member {
-                        name: name.clone(),
-                        labels: labels.clone(),
-                        tenancy: Tenancy::default(),
-                        member_namespace: None,
-                        client,
-                        client_error,
-                        ready: old.as_ref().map_or(was_ready, |m| m.ready),
-                        streak: 0,
-                        fingerprint,
-                    }
-                }
-            };
-            let tenancy = Tenancy::from_labels(Some(&labels));
-            seen.insert(
-                name,
-                Member {
-                    labels,
-                    tenancy,
-                    member_namespace,
-                    ..entry
+            let old = current.get(&name);
+            if let Some(m) = old.filter(|m| {
+                m.fingerprint == fingerprint
+                    && m.labels == labels
+                    && m.member_namespace == member_namespace
+            }) {
+                next.insert(name, m.clone());
+                continue;
+            }
+            changed = true;
+            let cell_namespace = member_namespace.as_ref().and_then(|_| {
+                cellfed_api::naming::split_cell_cluster(&name)
+                    .ok()
+                    .map(|(_, ns)| ns.to_string())
+            });
+            let (client, client_error) = match old.filter(|m| m.fingerprint == fingerprint) {
+                Some(m) => (m.client.clone(), m.client_error.clone()),
+                None => match build_client(&cluster, secret.as_deref()).await {
+                    Ok(c) => (Some(c), None),
+                    Err(e) => (None, Some(e)),
                 },
+            };
+            let health = old
+                .and_then(|m| m.health.lock().ok().map(|h| *h))
+                .unwrap_or(Health {
+                    ready: cluster.is_ready(),
+                    streak: 0,
+                });
+            next.insert(
+                name.clone(),
+                Arc::new(Member {
+                    tenancy: Tenancy::from_labels(Some(&labels)),
+                    name,
+                    labels,
+                    member_namespace,
+                    cell_namespace,
+                    client,
+                    client_error,
+                    fingerprint,
+                    health: Mutex::new(health),
+                }),
             );
         }
-        self.by_name = seen;
-        Ok(())
+        changed |= next.len() != current.len();
+        if let Ok(mut m) = self.by_name.write() {
+            *m = next;
+        }
+        changed
     }
 
-    /// Probes every member once, applies the thresholds and writes changed conditions.
+    /// Probes every member at once (one slow member delays no other), applies the thresholds
+    /// and writes changed `Ready`/`Offline` conditions; returns the members whose readiness
+    /// changed.
     pub async fn probe_all(
-        &mut self,
+        &self,
         host: &kube::Client,
         fed_namespace: &str,
         health: &HealthConfig,
-    ) {
+        cached: &Store<KubeFedCluster>,
+    ) -> Vec<(String, bool)> {
         let clusters: Api<KubeFedCluster> = Api::namespaced(host.clone(), fed_namespace);
-        for member in self.by_name.values_mut() {
+        let members = self.snapshot();
+        let probes = members.iter().map(|member| async {
             // network: one probe per member
             let outcome = match &member.client {
                 Some(c) => probe(c, health.timeout).await,
                 None => Err(member.client_error.clone().unwrap_or_default()),
             };
-            let before = member.ready;
-            match &outcome {
-                Ok(()) => member.streak = member.streak.max(0) + 1,
-                Err(_) => member.streak = member.streak.min(0) - 1,
-            }
-            if !member.ready && member.streak >= i64::from(health.success_threshold) {
-                member.ready = true;
-            }
-            if member.ready && -member.streak >= i64::from(health.failure_threshold) {
-                member.ready = false;
-            }
-            // a fresh cluster with no history becomes ready/not ready on its first probe
-            let status = condition_status(member.ready, &outcome);
-            let current = clusters.get_status(&member.name).await.ok();
-            let unchanged = current.as_ref().is_some_and(|c| {
-                c.is_ready() == member.ready
-                    && c.status.as_ref().is_some_and(|s| !s.conditions.is_empty())
+            let flipped = member.observe(outcome.is_ok(), health);
+            let ready = member.ready();
+            let key = ObjectRef::<KubeFedCluster>::new(&member.name).within(fed_namespace);
+            let unchanged = cached.get(&key).is_some_and(|c| {
+                c.is_ready() == ready && c.status.as_ref().is_some_and(|s| !s.conditions.is_empty())
             });
-            if before != member.ready || !unchanged {
+            if flipped || !unchanged {
                 // network: status write only on change
+                let status = condition_status(ready, &outcome);
                 let _ = clusters
                     .patch_status(
                         &member.name,
@@ -187,18 +237,13 @@ impl Members {
                     )
                     .await;
             }
-        }
-    }
-
-    /// Members visible to a resource of `tenancy` (all when isolation is off).
-    pub fn for_tenancy<'a>(
-        &'a self,
-        tenancy: &'a Tenancy,
-        isolation: bool,
-    ) -> impl Iterator<Item = &'a Member> + 'a {
-        self.by_name
-            .values()
-            .filter(move |m| !isolation || tenancy.may_use(&m.tenancy))
+            flipped.then(|| (member.name.clone(), ready))
+        });
+        futures::future::join_all(probes)
+            .await
+            .into_iter()
+            .flatten()
+            .collect()
     }
 }
 
@@ -341,6 +386,7 @@ pub async fn build_client(
             .await
             .map_err(|e| format!("client config of cluster {name}: {e}"))?;
     config.connect_timeout = Some(Duration::from_secs(3));
-    config.read_timeout = Some(Duration::from_secs(30));
+    // watches are re-opened every WATCH_TIMEOUT_SECONDS; single requests carry their own timeouts
+    config.read_timeout = Some(Duration::from_secs(60));
     kube::Client::try_from(config).map_err(|e| format!("client of cluster {name}: {e}"))
 }

@@ -19,8 +19,8 @@ pub struct Metrics {
     pub reconciles: AtomicU64,
     /// Reconciles that failed.
     pub errors: AtomicU64,
-    /// Federated resources in the current pass.
-    pub queue_depth: AtomicU64,
+    /// Status writes of federated resources (a resource in sync costs none).
+    pub status_writes: AtomicU64,
     /// Member writes by cluster.
     writes: Mutex<BTreeMap<String, u64>>,
     /// Histogram counts per bucket (+Inf last), sum in microseconds.
@@ -76,11 +76,12 @@ impl Metrics {
             "Reconciles that failed.",
             self.errors.load(Ordering::Relaxed),
         );
-        out.push_str("# HELP cellfed_queue_depth Federated resources in the current pass.\n# TYPE cellfed_queue_depth gauge\n");
-        out.push_str(&format!(
-            "cellfed_queue_depth {}\n",
-            self.queue_depth.load(Ordering::Relaxed)
-        ));
+        counter(
+            &mut out,
+            "cellfed_status_writes_total",
+            "Status writes of federated resources.",
+            self.status_writes.load(Ordering::Relaxed),
+        );
         out.push_str("# HELP cellfed_member_writes_total Writes to member clusters.\n# TYPE cellfed_member_writes_total counter\n");
         for (cluster, n) in self.member_writes() {
             out.push_str(&format!(

@@ -134,7 +134,7 @@ async fn ftc_status_adoption_orphan_and_metrics() {
     for name in [
         "cellfed_reconciles_total",
         "cellfed_reconcile_errors_total",
-        "cellfed_queue_depth",
+        "cellfed_status_writes_total",
         "cellfed_member_writes_total{cluster=\"member1\"}",
         "cellfed_propagation_duration_seconds_bucket",
     ] {

@@ -146,11 +146,14 @@ async fn another_tenants_cluster_is_never_read_or_written() {
         deployment(&a, "team-a", "app")
     })
     .await;
-    let seen = metrics.reconciles.load(Ordering::Relaxed);
-    eventually(60, "more passes", || async {
-        (metrics.reconciles.load(Ordering::Relaxed) >= seen + 5).then_some(())
+    eventually(60, "status names only tenant a's cluster", || async {
+        let o = feds.get("app").await.ok()?;
+        let clusters = o.data["status"]["clusters"].as_array()?.clone();
+        (clusters.len() == 1 && clusters[0]["name"] == "cluster-a" && clusters[0]["status"] == "OK")
+            .then_some(())
     })
     .await;
+    assert!(metrics.reconciles.load(Ordering::Relaxed) > 0);
     feds.delete("app", &DeleteParams::default()).await.unwrap();
     eventually(60, "deleted from tenant a's cluster", || async {
         deployment(&a, "team-a", "app")

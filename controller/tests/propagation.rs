@@ -99,7 +99,7 @@ async fn propagates_reports_deletes_and_restarts_without_writes() {
     assert_eq!(obj.data["status"]["conditions"][0]["status"], "True");
     assert_eq!(obj.data["status"]["rollout"]["summary"], "2/2");
 
-    // drift in a member is corrected on resync
+    // drift in a member is corrected from its watch event (the resync period is 10 minutes)
     let m1: Api<DynamicObject> =
         Api::namespaced_with(fed.members[0].client.clone(), "demo", &deployment_ar());
     let mut d = m1.get("web").await.unwrap();
@@ -118,9 +118,10 @@ async fn propagates_reports_deletes_and_restarts_without_writes() {
         .iter()
         .map(|m| m.writes("deployments"))
         .collect();
-    let (controller, metrics2) = fed.controller();
-    // several full passes over the resource
-    eventually(60, "passes after restart", || async {
+    // a short resync period: several full reconciles of everything, each costing no write
+    let (controller, metrics2) =
+        fed.controller_with(|c| c.resync_period = std::time::Duration::from_millis(200));
+    eventually(60, "reconciles after restart", || async {
         (metrics2.reconciles.load(Ordering::Relaxed) >= 5).then_some(())
     })
     .await;

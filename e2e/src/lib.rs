@@ -513,7 +513,9 @@ impl Env {
             .arg("controller")
             .arg(format!("--kubeconfig={}", self.host.kubeconfig().display()))
             .args([
-                "--sync-period=300ms",
+                "--worker-concurrency=8",
+                "--cluster-available-delay=0s",
+                "--cluster-unavailable-delay=0s",
                 "--cluster-health-check-period=500ms",
                 "--cluster-health-check-timeout=1s",
                 "--cluster-health-check-failure-threshold=2",

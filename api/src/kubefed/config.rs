@@ -75,6 +75,10 @@ pub struct DurationConfig {
     /// Time to wait before giving up on an unhealthy cluster (default 60s).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unavailable_delay: Option<GoDuration>,
+    /// How long to wait for a member's caches to sync before treating the member as not ready
+    /// (KubeFed's `cacheSyncTimeout`; default 5m).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_sync_timeout: Option<GoDuration>,
 }
 
 /// Leader election settings.
@@ -183,6 +187,8 @@ pub struct Settings {
     pub cluster_available_delay: Duration,
     /// Delay before giving up on an unhealthy cluster.
     pub cluster_unavailable_delay: Duration,
+    /// How long a member's caches may take to sync (None: the controller's default).
+    pub cache_sync_timeout: Option<Duration>,
     /// Leader election lease duration.
     pub leader_lease_duration: Duration,
     /// Leader election renew deadline.
@@ -284,6 +290,11 @@ impl KubeFedConfigSpec {
                 d.unavailable_delay.as_ref(),
                 DEFAULT_CLUSTER_UNAVAILABLE_DELAY,
             )?,
+            cache_sync_timeout: d
+                .cache_sync_timeout
+                .as_ref()
+                .map(GoDuration::to_std)
+                .transpose()?,
             leader_lease_duration: duration_or(
                 l.lease_duration.as_ref(),
                 DEFAULT_LEADER_ELECT_LEASE_DURATION,

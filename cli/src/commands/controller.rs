@@ -1,4 +1,5 @@
 //! `cellfed controller`: cluster health, Cells and propagation against a host Kubernetes API.
+//! Flags left unset take the KubeFedConfig's value (KubeFed's defaults when it says nothing).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -19,28 +20,48 @@ pub struct ControllerArgs {
     /// Namespace of KubeFedClusters, FederatedTypeConfigs and the KubeFedConfig.
     #[arg(long, default_value = cellfed_api::well_known::DEFAULT_SYSTEM_NAMESPACE)]
     pub kubefed_namespace: String,
-    /// Concurrent reconciles and member writes per federated type.
-    #[arg(long, default_value_t = 8)]
-    pub worker_concurrency: usize,
-    /// How long listing one member's objects may take before that member counts as not synced
-    /// for a pass (KubeFed's cache sync timeout), e.g. 5m.
-    #[arg(long, default_value = "5m", value_parser = parse_duration)]
-    pub cache_sync_timeout: Duration,
-    /// How often every federated resource is reconciled (member drift is corrected then), e.g. 1s.
-    #[arg(long, default_value = "1s", value_parser = parse_duration)]
-    pub sync_period: Duration,
-    /// How often member clusters are probed (/readyz), e.g. 10s.
-    #[arg(long, default_value = "10s", value_parser = parse_duration)]
-    pub cluster_health_check_period: Duration,
-    /// Timeout of one health probe.
-    #[arg(long, default_value = "3s", value_parser = parse_duration)]
-    pub cluster_health_check_timeout: Duration,
-    /// Consecutive failed probes before a cluster is not ready.
-    #[arg(long, default_value_t = 3)]
-    pub cluster_health_check_failure_threshold: u32,
-    /// Consecutive successful probes before a cluster is ready again.
-    #[arg(long, default_value_t = 1)]
-    pub cluster_health_check_success_threshold: u32,
+    /// Concurrent reconciles and member writes per federated type (default: the KubeFedConfig's
+    /// syncController.maxConcurrentReconciles).
+    #[arg(long)]
+    pub worker_concurrency: Option<usize>,
+    /// How long a member's watch may take to list before the member counts as not ready
+    /// (KubeFed's cache sync timeout; default: the KubeFedConfig's, else 5m), e.g. 30s.
+    #[arg(long, value_parser = parse_duration)]
+    pub cache_sync_timeout: Option<Duration>,
+    /// How often every federated resource is reconciled even without events (0 = never). Member
+    /// drift is corrected at once from watch events; this is only a safety net.
+    #[arg(long, default_value = "10m", value_parser = parse_duration, alias = "sync-period")]
+    pub resync_period: Duration,
+    /// Delay before reconciling everything after a cluster became ready (KubeFedConfig
+    /// controllerDuration.availableDelay, default 20s).
+    #[arg(long, value_parser = parse_duration)]
+    pub cluster_available_delay: Option<Duration>,
+    /// Delay before reconciling everything after a cluster became not ready (KubeFedConfig
+    /// controllerDuration.unavailableDelay, default 60s).
+    #[arg(long, value_parser = parse_duration)]
+    pub cluster_unavailable_delay: Option<Duration>,
+    /// How often member clusters are probed (/readyz) (KubeFedConfig default 10s), e.g. 10s.
+    #[arg(long, value_parser = parse_duration)]
+    pub cluster_health_check_period: Option<Duration>,
+    /// Timeout of one health probe (KubeFedConfig default 3s).
+    #[arg(long, value_parser = parse_duration)]
+    pub cluster_health_check_timeout: Option<Duration>,
+    /// Consecutive failed probes before a cluster is not ready (KubeFedConfig default 3).
+    #[arg(long)]
+    pub cluster_health_check_failure_threshold: Option<u32>,
+    /// Consecutive successful probes before a cluster is ready again (KubeFedConfig default 1).
+    #[arg(long)]
+    pub cluster_health_check_success_threshold: Option<u32>,
+    /// How long a standby waits, from its own observation of the last renewal, before taking
+    /// the leader lease (KubeFedConfig leaderElect.leaseDuration, default 15s).
+    #[arg(long, value_parser = parse_duration)]
+    pub leader_elect_lease_duration: Option<Duration>,
+    /// How long the leader may fail to renew before it stops reconciling (default 10s).
+    #[arg(long, value_parser = parse_duration)]
+    pub leader_elect_renew_deadline: Option<Duration>,
+    /// How often the leader renews and standbys retry (default 5s).
+    #[arg(long, value_parser = parse_duration)]
+    pub leader_elect_retry_period: Option<Duration>,
     /// Hold a coordination Lease before reconciling (run several replicas safely).
     #[arg(long, default_value_t = false, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
     pub leader_elect: bool,
@@ -81,16 +102,21 @@ impl ControllerArgs {
             .context("--feature-gates")?;
         Ok(cellfed_controller::Config {
             fed_namespace: self.kubefed_namespace.clone(),
-            workers: self.worker_concurrency,
-            cache_sync_timeout: self.cache_sync_timeout,
-            sync_period: self.sync_period,
-            health: cellfed_controller::HealthConfig {
-                period: self.cluster_health_check_period,
-                timeout: self.cluster_health_check_timeout,
+            resync_period: self.resync_period,
+            overrides: cellfed_controller::Overrides {
+                workers: self.worker_concurrency,
+                cache_sync_timeout: self.cache_sync_timeout,
+                available_delay: self.cluster_available_delay,
+                unavailable_delay: self.cluster_unavailable_delay,
+                health_period: self.cluster_health_check_period,
+                health_timeout: self.cluster_health_check_timeout,
                 failure_threshold: self.cluster_health_check_failure_threshold,
                 success_threshold: self.cluster_health_check_success_threshold,
+                lease_duration: self.leader_elect_lease_duration,
+                renew_deadline: self.leader_elect_renew_deadline,
+                retry_period: self.leader_elect_retry_period,
+                feature_gates,
             },
-            feature_gates,
             leader_elect: self.leader_elect,
             metrics_addr: self.metrics_addr,
             ..Default::default()

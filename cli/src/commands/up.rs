@@ -168,8 +168,10 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
 
     // the controller
     let controller_config = cellfed_controller::Config {
-        health: cellfed_controller::HealthConfig {
-            period: std::time::Duration::from_secs(2),
+        overrides: cellfed_controller::Overrides {
+            health_period: Some(std::time::Duration::from_secs(2)),
+            workers: Some(8),
+            available_delay: Some(std::time::Duration::from_secs(1)),
             ..Default::default()
         },
         metrics_addr: Some(addr(&ports, "metrics")),

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use cellfed_api::kubefed::{FederatedTypeConfig, Scope, TargetType};
 use cellfed_apiserver::{AppState, Server, ServerConfig};
-use cellfed_controller::{Config, HealthConfig, Metrics};
+use cellfed_controller::{Config, Metrics, Overrides};
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, DynamicObject, ListParams, PostParams};
@@ -223,13 +223,15 @@ impl Federation {
         let metrics = Arc::new(Metrics::default());
         let mut config = Config {
             fed_namespace: FED_NS.into(),
-            workers: 4,
-            sync_period: Duration::from_millis(200),
-            health: HealthConfig {
-                period: Duration::from_millis(200),
-                failure_threshold: 1,
-                success_threshold: 1,
-                timeout: Duration::from_secs(1),
+            overrides: Overrides {
+                workers: Some(4),
+                health_period: Some(Duration::from_millis(200)),
+                failure_threshold: Some(1),
+                success_threshold: Some(1),
+                health_timeout: Some(Duration::from_secs(1)),
+                available_delay: Some(Duration::ZERO),
+                unavailable_delay: Some(Duration::ZERO),
+                ..Overrides::default()
             },
             ..Config::default()
         };

@@ -1,0 +1,147 @@
+//! fetch: what planning one federated resource needs, from the caches. The only network call is
+//! a GET of an object a placed, ready member lacks in its managed-objects cache (an unmanaged
+//! object there means `AlreadyExists` or adoption).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use cellfed_api::FederatedResource;
+use cellfed_api::features::FeatureGate;
+use cellfed_api::tenancy::Tenancy;
+use k8s_openapi::api::core::v1::Namespace;
+use kube::ResourceExt as _;
+use kube::api::{Api, DynamicObject};
+use kube::runtime::reflector::ObjectRef;
+use serde_json::Value;
+
+use crate::context::TypeContext;
+use crate::members::Member;
+use crate::plan::{ClusterView, placement};
+use crate::settings::Effective;
+
+/// How long a GET of one member object may take.
+const GET_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What fetch observed for one federated resource.
+pub struct Fetched {
+    /// Members the resource's tenant may use.
+    pub visible: Vec<Arc<Member>>,
+    /// Those members as planning sees them.
+    pub clusters: Vec<ClusterView>,
+    /// Member objects by cluster.
+    pub members: BTreeMap<String, Value>,
+    /// Ready members whose cache is still listing: nothing is planned there and no status is
+    /// written until they synced (their sync reconciles everything again).
+    pub pending: BTreeSet<String>,
+}
+
+/// Tenant and workspace of a federated resource: its namespace's labels (its own when
+/// cluster-scoped).
+pub fn tenancy_of(ctx: &TypeContext, fed: &FederatedResource) -> Tenancy {
+    match fed.namespace() {
+        Some(ns) => {
+            let ns = ctx
+                .shared
+                .caches
+                .namespaces
+                .get(&ObjectRef::<Namespace>::new(&ns));
+            Tenancy::from_labels(ns.as_ref().and_then(|n| n.metadata.labels.as_ref()))
+        }
+        None => Tenancy::from_labels(fed.metadata.labels.as_ref()),
+    }
+}
+
+/// Gathers the clusters and member objects of `fed`.
+pub async fn fetch(ctx: &TypeContext, fed: &FederatedResource, settings: &Effective) -> Fetched {
+    let name = fed.name_any();
+    let tenancy = tenancy_of(ctx, fed);
+    let isolation = settings.gates.enabled(FeatureGate::TenantIsolation);
+    let visible = ctx.shared.members.for_tenancy(&tenancy, isolation);
+    let mut out = Fetched {
+        visible: Vec::new(),
+        clusters: Vec::new(),
+        members: BTreeMap::new(),
+        pending: BTreeSet::new(),
+    };
+    for m in &visible {
+        let cache = ctx.cache(&m.name);
+        if cache.is_none() && m.client.is_some() {
+            // no watch of this member yet (no resource of its tenant existed): ask for one
+            out.pending.insert(m.name.clone());
+            ctx.shared.caches.changed.notify_one();
+        }
+        let synced = cache.as_ref().is_some_and(|c| c.synced());
+        let syncing = cache
+            .as_ref()
+            .is_some_and(|c| !c.synced() && c.started().elapsed() < settings.cache_sync_timeout);
+        if m.ready() && syncing {
+            out.pending.insert(m.name.clone());
+        }
+        out.clusters.push(ClusterView {
+            name: m.name.clone(),
+            labels: m.labels.clone(),
+            ready: m.ready() && synced,
+            member_namespace: m.member_namespace.clone(),
+        });
+        if let Some(obj) = cache.and_then(|c| c.get(&member_namespace(ctx, m, fed), &name)) {
+            out.members.insert(m.name.clone(), obj);
+        }
+    }
+    if fed.metadata.deletion_timestamp.is_none() {
+        // network: GET where a placed, ready member has no managed object of this name
+        let placed = placement::placed(&fed.spec, &out.clusters).unwrap_or_default();
+        let lookups = visible
+            .iter()
+            .filter(|m| placed.contains(&m.name) && !out.members.contains_key(&m.name))
+            .filter(|m| out.clusters.iter().any(|c| c.name == m.name && c.ready))
+            .map(|m| async {
+                let obj = get_unmanaged(ctx, m, &member_namespace(ctx, m, fed), &name).await;
+                (m.name.clone(), obj)
+            });
+        for (cluster, obj) in futures::future::join_all(lookups).await {
+            if let Some(obj) = obj {
+                out.members.insert(cluster, obj);
+            }
+        }
+    }
+    out.visible = visible;
+    out
+}
+
+/// The namespace of `fed`'s object in member `m` (empty for cluster-scoped kinds).
+pub fn member_namespace(ctx: &TypeContext, m: &Member, fed: &FederatedResource) -> String {
+    if !ctx.target.namespaced {
+        return String::new();
+    }
+    m.member_namespace
+        .clone()
+        .or_else(|| fed.namespace())
+        .unwrap_or_default()
+}
+
+async fn get_unmanaged(
+    ctx: &TypeContext,
+    m: &Member,
+    namespace: &str,
+    name: &str,
+) -> Option<Value> {
+    let client = m.client.clone()?;
+    let api: Api<DynamicObject> = if namespace.is_empty() {
+        Api::all_with(client, &ctx.target_resource)
+    } else {
+        Api::namespaced_with(client, namespace, &ctx.target_resource)
+    };
+    match tokio::time::timeout(GET_TIMEOUT, api.get_opt(name)).await {
+        Ok(Ok(Some(mut obj))) => {
+            obj.managed_fields_mut().clear();
+            serde_json::to_value(obj).ok()
+        }
+        Ok(Ok(None)) => None,
+        Ok(Err(e)) => {
+            tracing::debug!(cluster = %m.name, error = %e, "reading a member object");
+            None
+        }
+        Err(_) => None,
+    }
+}

@@ -1,0 +1,231 @@
+//! The supervisor keeps the running pieces in line with the host caches: the effective settings
+//! (KubeFedConfig), Cells' derived clusters, member clients, one type controller per enabled
+//! FederatedTypeConfig (started and stopped at runtime) and each type's member watches. It wakes
+//! on any host change, and tells the type controllers to reconcile everything when what every
+//! resource depends on changed (clusters, their readiness, namespace tenancy, settings) and on
+//! the resync period. A prober task checks member health concurrently.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::hash::{Hash as _, Hasher as _};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use cellfed_api::kubefed::FederatedTypeConfig;
+use cellfed_api::well_known::{KUBEFED_CONFIG_NAME, TENANT_LABEL, WORKSPACE_LABEL};
+use kube::ResourceExt as _;
+use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::reflector::ObjectRef;
+use serde_json::json;
+
+use crate::context::Context;
+use crate::host::AbortOnDrop;
+use crate::types::{self, TypeController};
+use crate::{Result, cells, settings};
+
+/// What the previous pass saw, to tell what changed.
+#[derive(Default)]
+struct Seen {
+    namespaces: u64,
+    readiness: u64,
+    config_problem: Option<String>,
+}
+
+/// Runs until dropped.
+pub async fn run(ctx: Arc<Context>) -> Result<()> {
+    let readiness = Arc::new(AtomicU64::new(0));
+    let _prober = AbortOnDrop(tokio::spawn(probe_forever(ctx.clone(), readiness.clone())));
+    let mut types: BTreeMap<String, TypeController> = BTreeMap::new();
+    let mut seen = Seen::default();
+    let resync = ctx.config.resync_period;
+    let mut next_resync = tokio::time::Instant::now() + resync;
+    loop {
+        pass(
+            &ctx,
+            &mut types,
+            &mut seen,
+            readiness.load(Ordering::Relaxed),
+        )
+        .await;
+        tokio::select! {
+            () = ctx.caches.changed.notified() => {}
+            () = tokio::time::sleep_until(next_resync), if !resync.is_zero() => {
+                next_resync = tokio::time::Instant::now() + resync;
+                for t in types.values() {
+                    t.reconcile_all();
+                }
+            }
+        }
+    }
+}
+
+async fn pass(
+    ctx: &Arc<Context>,
+    types: &mut BTreeMap<String, TypeController>,
+    seen: &mut Seen,
+    readiness: u64,
+) {
+    let settings_changed = refresh_settings(ctx, seen);
+    if let Err(e) = cells::sync(ctx).await {
+        tracing::warn!(error = %e, "derived clusters of cells");
+    }
+    let members_changed = ctx
+        .members
+        .refresh(&ctx.caches.clusters, &ctx.caches.secrets)
+        .await;
+    sync_types(ctx, types).await;
+    let settings = ctx.settings();
+    let members = ctx.members.snapshot();
+    for t in types.values_mut() {
+        t.sync_members(&members, settings.cache_sync_timeout);
+    }
+    let namespaces = tenancy_fingerprint(ctx);
+    if members_changed
+        || settings_changed
+        || namespaces != seen.namespaces
+        || readiness != seen.readiness
+    {
+        for t in types.values() {
+            t.reconcile_all();
+        }
+    }
+    seen.namespaces = namespaces;
+    seen.readiness = readiness;
+}
+
+/// Re-reads the KubeFedConfig; an unparseable one is reported once and the previous settings
+/// stay in force. Returns whether the settings changed.
+fn refresh_settings(ctx: &Context, seen: &mut Seen) -> bool {
+    let key = ObjectRef::new(KUBEFED_CONFIG_NAME).within(&ctx.config.fed_namespace);
+    let config = ctx.caches.configs.get(&key);
+    match settings::effective(&ctx.config.overrides, config.as_deref()) {
+        Ok(next) => {
+            seen.config_problem = None;
+            let Ok(mut current) = ctx.settings.write() else {
+                return false;
+            };
+            if *current == next {
+                return false;
+            }
+            tracing::info!(settings = ?next, "controller settings");
+            *current = next;
+            true
+        }
+        Err(problem) => {
+            if seen.config_problem.as_ref() != Some(&problem) {
+                tracing::error!(%problem, "KubeFedConfig not applied; the previous settings stay in force");
+                seen.config_problem = Some(problem);
+            }
+            false
+        }
+    }
+}
+
+/// Starts controllers of newly enabled types (or restarts changed ones), stops disabled ones,
+/// and writes each FTC's `propagationController` status on change.
+async fn sync_types(ctx: &Arc<Context>, types: &mut BTreeMap<String, TypeController>) {
+    let workers = ctx.settings().workers;
+    let mut wanted = BTreeSet::new();
+    for ftc in ctx.caches.ftcs.state() {
+        let running = ftc.propagation_enabled();
+        update_ftc_status(ctx, &ftc, running).await;
+        if !running {
+            continue;
+        }
+        let name = ftc.name_any();
+        let fingerprint = types::fingerprint(&ftc, workers);
+        if types
+            .get(&name)
+            .is_none_or(|t| t.fingerprint != fingerprint)
+        {
+            types.insert(name.clone(), TypeController::start(ctx.clone(), &ftc));
+        }
+        wanted.insert(name);
+    }
+    types.retain(|name, _| {
+        let keep = wanted.contains(name);
+        if !keep {
+            tracing::info!(ftc = %name, "stopped propagation controller");
+        }
+        keep
+    });
+}
+
+/// FederatedTypeConfig status: whether its propagation controller runs (written on change only).
+async fn update_ftc_status(ctx: &Context, ftc: &FederatedTypeConfig, running: bool) {
+    let want = if running { "Running" } else { "NotRunning" };
+    let current = ftc
+        .status
+        .as_ref()
+        .and_then(|s| serde_json::to_value(s.propagation_controller).ok());
+    let generation = ftc.metadata.generation.unwrap_or_default();
+    let observed = ftc.status.as_ref().map(|s| s.observed_generation);
+    if current.as_ref().and_then(|v| v.as_str()) == Some(want) && observed == Some(generation) {
+        return;
+    }
+    if !ctx.leadership.may_write() {
+        return;
+    }
+    let api: Api<FederatedTypeConfig> =
+        Api::namespaced(ctx.host.clone(), &ctx.config.fed_namespace);
+    let status =
+        json!({"status": {"observedGeneration": generation, "propagationController": want}});
+    // network: status write on change
+    let _ = api
+        .patch_status(
+            &ftc.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(&status),
+        )
+        .await;
+}
+
+/// A fingerprint of every namespace's tenant and workspace labels.
+fn tenancy_fingerprint(ctx: &Context) -> u64 {
+    let mut tenancy: Vec<(String, Option<String>, Option<String>)> = ctx
+        .caches
+        .namespaces
+        .state()
+        .iter()
+        .map(|n| {
+            let label = |k: &str| n.labels().get(k).cloned();
+            (n.name_any(), label(TENANT_LABEL), label(WORKSPACE_LABEL))
+        })
+        .collect();
+    tenancy.sort();
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    tenancy.hash(&mut h);
+    h.finish()
+}
+
+/// Probes member health every period; a readiness change bumps `readiness` (after KubeFed's
+/// available/unavailable delay) and wakes the supervisor.
+async fn probe_forever(ctx: Arc<Context>, readiness: Arc<AtomicU64>) {
+    loop {
+        let settings = ctx.settings();
+        let flips = ctx
+            .members
+            .probe_all(
+                &ctx.host,
+                &ctx.config.fed_namespace,
+                &settings.health,
+                &ctx.caches.clusters,
+            )
+            .await;
+        for (cluster, ready) in flips {
+            tracing::info!(%cluster, ready, "cluster readiness changed");
+            let delay = if ready {
+                settings.available_delay
+            } else {
+                settings.unavailable_delay
+            };
+            let (readiness, changed) = (readiness.clone(), ctx.caches.changed.clone());
+            tokio::spawn(async move {
+                tokio::time::sleep(delay).await;
+                readiness.fetch_add(1, Ordering::Relaxed);
+                changed.notify_one();
+            });
+        }
+        tokio::time::sleep(settings.health.period.max(Duration::from_millis(50))).await;
+    }
+}

@@ -1,0 +1,223 @@
+//! One running propagation controller per enabled FederatedTypeConfig: a kube-runtime
+//! [`Controller`] over the federated type (its watch, reflector store, deduplicating scheduler,
+//! bounded concurrency, requeues), fed additionally by every member's watch of the target type
+//! (an event enqueues the federated resource of the same name) and by "reconcile everything"
+//! triggers (a member's cache (re)synced, clusters, namespaces or settings changed, the resync
+//! period). Started and stopped at runtime by the supervisor; dropping it stops everything.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use cellfed_api::FederatedResource;
+use cellfed_api::features::FeatureGate;
+use cellfed_api::kubefed::FederatedTypeConfig;
+use cellfed_api::tenancy::Tenancy;
+use futures::StreamExt as _;
+use kube::ResourceExt as _;
+use kube::api::Api;
+use kube::runtime::WatchStreamExt as _;
+use kube::runtime::controller::{self, Action, Controller};
+use kube::runtime::reflector;
+use kube::runtime::watcher;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::UnboundedReceiverStream;
+
+use crate::Error;
+use crate::context::{Context, TypeContext};
+use crate::error_policy::{self, Retry};
+use crate::host::AbortOnDrop;
+use crate::member_cache::{MemberCache, Triggers};
+use crate::members::Member;
+use crate::plan::TargetType;
+use crate::propagation::{self, fetch};
+
+/// First retry delay of a transient failure (doubles per failure, at most a minute).
+pub const RETRY_BASE: Duration = Duration::from_millis(500);
+
+/// A running type controller.
+pub struct TypeController {
+    /// What it was started from (FTC generation and worker count); a change restarts it.
+    pub fingerprint: String,
+    ctx: Arc<TypeContext>,
+    triggers: Triggers,
+    store: reflector::Store<FederatedResource>,
+    watches: BTreeMap<String, (String, AbortOnDrop)>,
+    _run: AbortOnDrop,
+}
+
+/// The fingerprint a type controller for `ftc` with `workers` runs under.
+pub fn fingerprint(ftc: &FederatedTypeConfig, workers: usize) -> String {
+    format!("{}/{workers}", ftc.metadata.generation.unwrap_or_default())
+}
+
+impl TypeController {
+    /// Starts the controller of `ftc`.
+    pub fn start(shared: Arc<Context>, ftc: &FederatedTypeConfig) -> Self {
+        let workers = shared.settings().workers;
+        let federated = ftc.spec.federated_type.api_resource();
+        let target_resource = ftc.spec.target_type.api_resource();
+        let target = TargetType {
+            api_version: target_resource.api_version.clone(),
+            kind: target_resource.kind.clone(),
+            namespaced: ftc.spec.target_type.is_namespaced(),
+            propagated_annotations: ftc.spec.propagated_annotations.clone(),
+            collect_status: ftc.status_enabled(),
+        };
+        let (resource_tx, resource_rx) = mpsc::unbounded_channel();
+        let (all_tx, all_rx) = mpsc::unbounded_channel();
+        let triggers = Triggers {
+            resource: resource_tx,
+            all: all_tx,
+            federated: federated.clone(),
+            namespaced: target.namespaced,
+        };
+        let ctx = Arc::new(TypeContext {
+            shared: shared.clone(),
+            ftc: ftc.clone(),
+            federated: federated.clone(),
+            target_resource,
+            target,
+            caches: RwLock::new(BTreeMap::new()),
+            failures: Mutex::new(Default::default()),
+        });
+        // network: one watch of the federated type on the host
+        let api: Api<FederatedResource> = Api::all_with(shared.host.clone(), &federated);
+        let writer = reflector::store::Writer::new(federated.clone());
+        let reader = writer.as_reader();
+        let objects = reflector::reflector(
+            writer,
+            watcher::watcher(api, watcher::Config::default())
+                .default_backoff()
+                .modify(|o: &mut FederatedResource| o.managed_fields_mut().clear()),
+        )
+        .applied_objects();
+        let config =
+            controller::Config::default().concurrency(u16::try_from(workers).unwrap_or(u16::MAX));
+        let store = reader.clone();
+        let running = Controller::for_stream_with(objects, reader, federated.clone())
+            .with_config(config)
+            .reconcile_all_on(UnboundedReceiverStream::new(all_rx))
+            .reconcile_on(UnboundedReceiverStream::new(resource_rx))
+            .run(propagation::reconcile, on_error, ctx.clone());
+        let kind = federated.kind.clone();
+        let task = tokio::spawn(async move {
+            let mut running = std::pin::pin!(running);
+            while let Some(outcome) = running.next().await {
+                if let Err(e) = outcome {
+                    tracing::debug!(%kind, error = %e, "type controller");
+                }
+            }
+        });
+        tracing::info!(kind = %federated.kind, workers, "started propagation controller");
+        Self {
+            fingerprint: fingerprint(ftc, workers),
+            ctx,
+            triggers,
+            store,
+            watches: BTreeMap::new(),
+            _run: AbortOnDrop(task),
+        }
+    }
+
+    /// Reconciles every federated resource of the type.
+    pub fn reconcile_all(&self) {
+        let _ = self.triggers.all.send(());
+    }
+
+    /// Starts watches of the members some resource of this type may use (its tenant's clusters;
+    /// a member no resource may use is never read) and of members whose access changed; stops
+    /// the others. Reconciles everything when the set changed.
+    pub fn sync_members(&mut self, members: &[Arc<Member>], cache_sync_timeout: Duration) {
+        let mut changed = false;
+        let isolation = self
+            .ctx
+            .shared
+            .settings()
+            .gates
+            .enabled(FeatureGate::TenantIsolation);
+        let tenancies: HashSet<Tenancy> = self
+            .store
+            .state()
+            .iter()
+            .map(|fed| fetch::tenancy_of(&self.ctx, fed))
+            .collect();
+        let wanted: BTreeMap<&str, &Arc<Member>> = members
+            .iter()
+            .filter(|m| m.client.is_some())
+            .filter(|m| !isolation || tenancies.iter().any(|t| t.may_use(&m.tenancy)))
+            .filter(|_| !tenancies.is_empty())
+            .map(|m| (m.name.as_str(), m))
+            .collect();
+        let gone: Vec<String> = self
+            .watches
+            .keys()
+            .filter(|k| !wanted.contains_key(k.as_str()))
+            .cloned()
+            .collect();
+        for name in gone {
+            self.watches.remove(&name);
+            if let Ok(mut c) = self.ctx.caches.write() {
+                c.remove(&name);
+            }
+            changed = true;
+        }
+        for (name, member) in wanted {
+            let key = format!("{}/{:?}", member.fingerprint, member.member_namespace);
+            if self.watches.get(name).is_some_and(|(k, _)| *k == key) {
+                continue;
+            }
+            let Some(client) = member.client.clone() else {
+                continue;
+            };
+            // network: one watch of the target type's managed objects in this member
+            let (cache, guard) = MemberCache::start(
+                member,
+                client,
+                &self.ctx.target_resource,
+                self.triggers.clone(),
+            );
+            if let Ok(mut c) = self.ctx.caches.write() {
+                c.insert(name.to_string(), cache.clone());
+            }
+            self.watches.insert(name.to_string(), (key, guard));
+            // a member that never syncs counts as not ready after the cache sync timeout
+            let all = self.triggers.all.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(cache_sync_timeout).await;
+                if !cache.synced() {
+                    let _ = all.send(());
+                }
+            });
+            changed = true;
+        }
+        if changed {
+            self.reconcile_all();
+        }
+    }
+}
+
+/// Per-key backoff: transient failures are retried after a doubling delay, permanent ones
+/// (the host refused what we wrote) wait for a change of the resource.
+fn on_error(fed: Arc<FederatedResource>, error: &Error, ctx: Arc<TypeContext>) -> Action {
+    let key = format!("{}/{}", fed.namespace().unwrap_or_default(), fed.name_any());
+    let failures = ctx
+        .failures
+        .lock()
+        .map(|mut f| {
+            let n = f.entry(key.clone()).or_insert(0);
+            *n = n.saturating_add(1);
+            *n
+        })
+        .unwrap_or(1);
+    ctx.shared
+        .metrics
+        .errors
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let retry = error_policy::error_policy(error, failures, RETRY_BASE);
+    tracing::warn!(kind = %ctx.federated.kind, resource = %key, error = %error, ?retry, "reconcile failed");
+    match retry {
+        Retry::OnChange => Action::await_change(),
+        Retry::After(d) => Action::requeue(d),
+    }
+}
