@@ -104,6 +104,9 @@ pub struct Config {
     pub max_connections: u32,
     /// Buffered events per watcher before it is cut off with `WatcherLagged`.
     pub watch_buffer: usize,
+    /// Buffered bytes (keys and values) per watcher before it is cut off with `WatcherLagged`
+    /// (default 64 MiB); one event always fits into an empty buffer.
+    pub watch_buffer_bytes: usize,
     /// Tables are named `{table_prefix}_log`, `{table_prefix}_meta`, `{table_prefix}_migrations`
     /// (default `cellfed`); ASCII letters, digits and `_` only. Several stores (and tests) can
     /// share one database with different prefixes.
@@ -117,6 +120,7 @@ impl Config {
             poll_interval: Duration::from_millis(100),
             max_connections: 10,
             watch_buffer: 10_000,
+            watch_buffer_bytes: 64 * 1024 * 1024,
             table_prefix: "cellfed".to_owned(),
         }
     }
@@ -310,14 +314,22 @@ impl Store {
     /// Events for keys under `prefix` with revision > `after`, in order, without gap or duplicate.
     /// Fails at once with `Compacted` if `after` is older than the compacted revision; the stream
     /// ends with `Err(WatcherLagged)` if the consumer falls behind (more than
-    /// `Config::watch_buffer` events unread), or `Err(Compacted)` if history it still needed
-    /// was compacted meanwhile. `after` may be ahead of the current revision.
+    /// `Config::watch_buffer` events or `Config::watch_buffer_bytes` bytes unread), or
+    /// `Err(Compacted)` if history it still needed was compacted meanwhile. `after` may be ahead
+    /// of the current revision.
     pub async fn watch(
         &self,
         prefix: &str,
         after: i64,
     ) -> Result<BoxStream<'static, Result<Event>>> {
         watch::watch(&self.inner, prefix, after).await
+    }
+
+    /// Bytes of events waiting in watchers' buffers (delivered by the poller, not yet taken), over
+    /// all watchers of this `Store`; each watcher's share is at most `Config::watch_buffer_bytes`
+    /// (or one event).
+    pub fn watch_buffered_bytes(&self) -> usize {
+        self.inner.hub.buffered_bytes()
     }
 
     /// Removes history older than `revision` (the newest version of live keys is kept).

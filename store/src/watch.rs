@@ -9,10 +9,11 @@
 //! A new watcher registers with the hub under its lock and learns `head` = P at that instant:
 //! every event after P reaches its channel from the poller, and it reads `(after, P]` from the
 //! table itself first (catch-up). Nothing is missed or seen twice. A watcher whose channel is
-//! full is cut off (`WatcherLagged`) instead of slowing the others down.
+//! full — `Config::watch_buffer` events or `Config::watch_buffer_bytes` bytes unread — is cut
+//! off (`WatcherLagged`) instead of slowing the others down or holding unbounded memory.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -64,6 +65,15 @@ struct Subscriber {
     prefix: String,
     tx: mpsc::Sender<Event>,
     cut: CutSlot,
+    /// Bytes of the events in `tx` not yet taken by the watcher.
+    queued: Arc<AtomicUsize>,
+    /// Most bytes `queued` may hold (one event always fits into an empty queue).
+    max_bytes: usize,
+}
+
+/// What an event costs in a watcher's buffer: its key and values.
+pub(crate) fn event_bytes(event: &Event) -> usize {
+    event.kv.key.len() + event.kv.value.len() + event.prev.as_ref().map_or(0, |p| p.value.len())
 }
 
 struct HubState {
@@ -109,16 +119,33 @@ impl Hub {
         self.wake.notify_one();
     }
 
-    fn subscribe(&self, prefix: &str, buffer: usize) -> (i64, mpsc::Receiver<Event>, CutSlot) {
+    fn subscribe(&self, prefix: &str, buffer: usize, max_bytes: usize) -> Subscription {
         let (tx, rx) = mpsc::channel(buffer.max(1));
         let cut = CutSlot::default();
+        let queued = Arc::new(AtomicUsize::new(0));
         let mut state = lock(&self.state);
         state.subscribers.push(Subscriber {
             prefix: prefix.to_owned(),
             tx,
             cut: cut.clone(),
+            queued: queued.clone(),
+            max_bytes,
         });
-        (state.head, rx, cut)
+        Subscription {
+            head: state.head,
+            rx,
+            cut,
+            queued,
+        }
+    }
+
+    /// Bytes of events delivered to watchers' buffers and not yet taken, over all watchers.
+    pub(crate) fn buffered_bytes(&self) -> usize {
+        lock(&self.state)
+            .subscribers
+            .iter()
+            .map(|s| s.queued.load(Ordering::Relaxed))
+            .sum()
     }
 
     /// Delivers `events` (revisions `from + 1 ..`, dense) and advances `head`.
@@ -130,6 +157,13 @@ impl Hub {
                 if !event.kv.key.starts_with(&sub.prefix) {
                     continue;
                 }
+                let bytes = event_bytes(event);
+                let queued = sub.queued.load(Ordering::Acquire);
+                if queued > 0 && queued.saturating_add(bytes) > sub.max_bytes {
+                    *lock(&sub.cut) = Some(Cut::Lagged);
+                    return false;
+                }
+                sub.queued.fetch_add(bytes, Ordering::AcqRel);
                 match sub.tx.try_send(event.clone()) {
                     Ok(()) => {}
                     Err(mpsc::error::TrySendError::Full(_)) => {
@@ -274,6 +308,15 @@ async fn poll_once(
     Ok(Next::Hole)
 }
 
+/// What `Hub::subscribe` hands a new watcher.
+struct Subscription {
+    /// The hub's head when the watcher registered: the catch-up ends here.
+    head: i64,
+    rx: mpsc::Receiver<Event>,
+    cut: CutSlot,
+    queued: Arc<AtomicUsize>,
+}
+
 /// One watcher: catch-up from the table, then the hub's channel.
 struct Watcher {
     pool: AnyPool,
@@ -289,6 +332,8 @@ struct Watcher {
     pending: VecDeque<Event>,
     rx: mpsc::Receiver<Event>,
     cut: CutSlot,
+    /// Shared with the hub: bytes in `rx` not yet taken.
+    queued: Arc<AtomicUsize>,
     done: bool,
 }
 
@@ -304,7 +349,16 @@ pub(crate) async fn watch(
             compacted: m.compacted,
         });
     }
-    let (upto, rx, cut) = inner.hub.subscribe(prefix, inner.config.watch_buffer);
+    let Subscription {
+        head: upto,
+        rx,
+        cut,
+        queued,
+    } = inner.hub.subscribe(
+        prefix,
+        inner.config.watch_buffer,
+        inner.config.watch_buffer_bytes,
+    );
     let (range, range_binds) = Sql::key_range(prefix, None, "name");
     let watcher = Watcher {
         pool: inner.pool.clone(),
@@ -317,6 +371,7 @@ pub(crate) async fn watch(
         pending: VecDeque::new(),
         rx,
         cut,
+        queued,
         done: false,
     };
     Ok(futures::stream::unfold(watcher, |mut w| async move {
@@ -342,7 +397,11 @@ impl Watcher {
                 }
                 continue;
             }
-            match self.rx.recv().await {
+            let received = self.rx.recv().await;
+            if let Some(event) = &received {
+                self.queued.fetch_sub(event_bytes(event), Ordering::AcqRel);
+            }
+            match received {
                 Some(event) if event.kv.mod_revision > self.after => return Some(Ok(event)),
                 Some(_) => {}
                 None => {

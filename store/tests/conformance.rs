@@ -18,6 +18,7 @@ for_each_backend!(
     watch_replays_history_then_follows_live_writes,
     watch_filters_by_prefix_and_starts_after_revision,
     lagging_watcher_is_cut_off,
+    watcher_over_its_byte_budget_is_cut_off,
     compaction_expires_old_reads_and_shrinks_the_table,
     reopen_keeps_data_and_revision,
 );
@@ -336,6 +337,46 @@ async fn lagging_watcher_is_cut_off(fx: Fixture) {
     }
     assert!(futures::StreamExt::next(&mut watch).await.is_none());
     // Others are unaffected: a new watch from where it stopped sees everything.
+    let mut again = store.watch("/", 0).await.unwrap();
+    assert_eq!(take_events(&mut again, 20, DEADLINE).await.len(), 20);
+    fx.cleanup(&store).await;
+}
+
+async fn watcher_over_its_byte_budget_is_cut_off(fx: Fixture) {
+    let mut config = fx.config();
+    config.watch_buffer_bytes = 100_000;
+    let store = Store::open_with(config).await.unwrap();
+    let mut watch = store.watch("/", 0).await.unwrap();
+    // 20 writes of 30 kB: far under the event budget, six times the byte budget.
+    for i in 0..20 {
+        store
+            .create(&format!("/{i}"), vec![b'x'; 30_000], 0)
+            .await
+            .unwrap();
+        assert!(
+            store.watch_buffered_bytes() <= 100_000,
+            "buffered {} bytes",
+            store.watch_buffered_bytes()
+        );
+    }
+    let mut received = 0;
+    let outcome = tokio::time::timeout(DEADLINE, async {
+        loop {
+            match futures::StreamExt::next(&mut watch).await {
+                Some(Ok(_)) => received += 1,
+                Some(Err(e)) => return Some(e),
+                None => return None,
+            }
+        }
+    })
+    .await
+    .expect("the watcher over its byte budget was neither cut off nor fed");
+    match outcome {
+        Some(Error::WatcherLagged) => assert!(received <= 4, "{received} events fitted"),
+        other => panic!("expected WatcherLagged, got {other:?} after {received} events"),
+    }
+    assert_eq!(store.watch_buffered_bytes(), 0);
+    // A reader that keeps up gets everything, whatever the byte budget.
     let mut again = store.watch("/", 0).await.unwrap();
     assert_eq!(take_events(&mut again, 20, DEADLINE).await.len(), 20);
     fx.cleanup(&store).await;
