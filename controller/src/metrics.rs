@@ -21,6 +21,9 @@ pub struct Metrics {
     pub errors: AtomicU64,
     /// Status writes of federated resources (a resource in sync costs none).
     pub status_writes: AtomicU64,
+    /// Reconciles that saw every member they concern through a synced cache (after a restart,
+    /// one per resource means the controller has looked at everything).
+    pub synced_reconciles: AtomicU64,
     /// Member writes by cluster.
     writes: Mutex<BTreeMap<String, u64>>,
     /// Histogram counts per bucket (+Inf last), sum in microseconds.
@@ -75,6 +78,12 @@ impl Metrics {
             "cellfed_reconcile_errors_total",
             "Reconciles that failed.",
             self.errors.load(Ordering::Relaxed),
+        );
+        counter(
+            &mut out,
+            "cellfed_synced_reconciles_total",
+            "Reconciles that saw every member they concern through a synced cache.",
+            self.synced_reconciles.load(Ordering::Relaxed),
         );
         counter(
             &mut out,

@@ -205,6 +205,21 @@ impl Apiserver {
             .sum()
     }
 
+    /// `apiserver_request_total` summed over every resource and code for each verb in `verbs`.
+    pub fn requests_of(&self, verbs: &[&str]) -> u64 {
+        let text = self.kubectl(&["get", "--raw", "/metrics"]);
+        let verbs: Vec<String> = verbs.iter().map(|v| format!("verb=\"{v}\"")).collect();
+        request_lines(&text)
+            .filter(|(labels, _)| verbs.iter().any(|v| labels.contains(&v.as_str())))
+            .map(|(_, n)| n)
+            .sum()
+    }
+
+    /// Process id of the running server (None for kind members).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// Every request this server counted for `resource`, all verbs.
     pub fn all_requests(&self, resource: &str) -> u64 {
         let text = self.kubectl(&["get", "--raw", "/metrics"]);
@@ -444,9 +459,16 @@ impl Env {
     /// Joins `member` as a KubeFedCluster with `labels`: a Secret with its token and the CA of
     /// its kubeconfig.
     pub fn join(&self, member: &Apiserver, labels: &[(&str, &str)]) {
+        self.join_at(member, None, labels);
+    }
+
+    /// [`Env::join`] with the KubeFedCluster's `apiEndpoint` set to `endpoint` (a proxy in front
+    /// of the member, say) instead of the member's own address.
+    pub fn join_at(&self, member: &Apiserver, endpoint: Option<&str>, labels: &[(&str, &str)]) {
         let kc: Value =
             serde_yaml::from_str(&std::fs::read_to_string(member.kubeconfig()).unwrap()).unwrap();
-        let server = kc["clusters"][0]["cluster"]["server"].as_str().unwrap();
+        let server =
+            endpoint.unwrap_or_else(|| kc["clusters"][0]["cluster"]["server"].as_str().unwrap());
         let ca = kc["clusters"][0]["cluster"]["certificate-authority-data"]
             .as_str()
             .unwrap();
@@ -504,12 +526,20 @@ impl Env {
             let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
             self.metrics_port = l.local_addr().unwrap().port();
         }
+        let child = self.spawn_controller(self.metrics_port, "controller.log", &[]);
+        self.controller = Some(child);
+    }
+
+    /// Spawns one more controller process with the test timings plus `extra` flags, serving
+    /// metrics on `metrics_port` and logging to `log` in the environment's directory; the caller
+    /// owns (and must kill) it.
+    pub fn spawn_controller(&self, metrics_port: u16, log: &str, extra: &[&str]) -> Child {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
-            .open(self.dir.path().join("controller.log"))
+            .open(self.dir.path().join(log))
             .unwrap();
-        let child = Command::new(binary("cellfed"))
+        Command::new(binary("cellfed"))
             .arg("controller")
             .arg(format!("--kubeconfig={}", self.host.kubeconfig().display()))
             .args([
@@ -520,12 +550,12 @@ impl Env {
                 "--cluster-health-check-timeout=1s",
                 "--cluster-health-check-failure-threshold=2",
             ])
-            .arg(format!("--metrics-addr=127.0.0.1:{}", self.metrics_port))
+            .args(extra)
+            .arg(format!("--metrics-addr=127.0.0.1:{metrics_port}"))
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
-            .unwrap();
-        self.controller = Some(child);
+            .unwrap()
     }
 
     /// Starts `cellfed webhook` on a free port and registers it with the host (conversion of the

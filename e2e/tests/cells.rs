@@ -280,8 +280,29 @@ fn cells_conversion_and_grey_release() {
             Err(c["status"].to_string())
         }
     });
-    // several controller passes later, rz02a still runs the old image
-    env.wait_for_reconciles(20);
+    // once the controller reconciled with rz02a ready again (its status turns from
+    // ClusterNotReady to MaskedOut), rz02a still runs the old image
+    eventually(60, "web reconciled with rz02a back: MaskedOut", || {
+        let v2 = env
+            .host
+            .get(&[
+                "federateddeployments.v1beta2.types.kubefed.io",
+                "web",
+                "-n",
+                "shop",
+            ])
+            .ok_or("no web")?;
+        let masked = v2["status"]["topologies"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|t| t["name"] == "rz02a" && t["status"] == "MaskedOut");
+        if masked {
+            Ok(())
+        } else {
+            Err(v2["status"].to_string())
+        }
+    });
     assert_eq!(
         image_in(&env, "member2", "shop", "web").unwrap().0,
         "shop/web:1",

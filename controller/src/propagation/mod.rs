@@ -94,6 +94,10 @@ async fn run(fed: &FederatedResource, ctx: &TypeContext) -> Result<Action> {
         ),
     };
     if f.pending.is_empty() {
+        ctx.shared
+            .metrics
+            .synced_reconciles
+            .fetch_add(1, Ordering::Relaxed);
         // network: status, only when it changed
         if status::write(&api, fed, &next).await? {
             ctx.shared
