@@ -4,6 +4,7 @@
 
 pub mod admission;
 pub mod auth;
+pub mod compaction;
 pub mod conversion;
 pub mod crd;
 pub mod discovery;

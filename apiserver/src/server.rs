@@ -1,5 +1,5 @@
 //! Running the API server on a socket: configuration, bootstrap (built-in namespaces, CRDs from
-//! the store), TLS or plain HTTP, and the background garbage collector.
+//! the store), TLS or plain HTTP, and the background work: garbage collector and compaction.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -45,6 +45,10 @@ pub struct ServerConfig {
     pub service_addresses: HashMap<String, String>,
     /// How often the garbage collector looks for work.
     pub gc_interval: Duration,
+    /// How often the store's history is compacted (kube-apiserver's `--etcd-compaction-interval`,
+    /// default 5 minutes); each round compacts what is older than the revision seen at the
+    /// previous one. Zero turns compaction off.
+    pub compaction_interval: Duration,
     /// Member-cluster semantics (`cellfed member`); None for the federation apiserver.
     pub member: Option<crate::member::SimConfig>,
     /// Prefix of the store's tables (several planes can share one database).
@@ -70,6 +74,7 @@ impl ServerConfig {
             converter: None,
             service_addresses: HashMap::new(),
             gc_interval: Duration::from_millis(500),
+            compaction_interval: Duration::from_secs(300),
             member: None,
             table_prefix: "cellfed".into(),
         }
@@ -107,6 +112,7 @@ pub struct Server {
     tls: Option<Arc<rustls::ServerConfig>>,
     kubeconfig_path: PathBuf,
     gc_interval: Duration,
+    compaction_interval: Duration,
 }
 
 fn ensure_tokens(path: &Path, create: bool) -> Result<(Tokens, Option<String>), ServeError> {
@@ -212,6 +218,7 @@ impl Server {
             tls,
             kubeconfig_path,
             gc_interval: config.gc_interval,
+            compaction_interval: config.compaction_interval,
         })
     }
 
@@ -237,6 +244,10 @@ impl Server {
         shutdown: impl Future<Output = ()> + Send,
     ) -> Result<(), ServeError> {
         let gc = tokio::spawn(crate::gc::run(self.state.clone(), self.gc_interval));
+        let compactor = tokio::spawn(crate::compaction::run(
+            self.state.store.clone(),
+            self.compaction_interval,
+        ));
         let simulator = self
             .state
             .member
@@ -279,6 +290,8 @@ impl Server {
         drop(self.listener);
         gc.abort();
         let _ = gc.await;
+        compactor.abort();
+        let _ = compactor.await;
         if let Some(s) = simulator {
             s.abort();
             let _ = s.await;

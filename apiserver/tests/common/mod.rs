@@ -97,6 +97,11 @@ impl Drop for Running {
 }
 
 pub async fn start(tag: &str) -> Running {
+    start_with(tag, |_| {}).await
+}
+
+/// A real server like `start`, with `configure` applied to its configuration first.
+pub async fn start_with(tag: &str, configure: impl FnOnce(&mut ServerConfig)) -> Running {
     let dir = TempDir::new(tag);
     let mut cfg = ServerConfig::new(
         format!("sqlite://{}/store.db", dir.0.display()),
@@ -104,6 +109,7 @@ pub async fn start(tag: &str) -> Running {
         dir.0.clone(),
     );
     cfg.gc_interval = Duration::from_millis(100);
+    configure(&mut cfg);
     let server = within(30, "the server to bind", Server::bind(cfg))
         .await
         .unwrap();

@@ -32,6 +32,11 @@ pub struct ApiserverArgs {
     /// one database with different prefixes.
     #[arg(long, default_value = "cellfed")]
     pub table_prefix: String,
+    /// How often the store's history is compacted, as kube-apiserver's flag: each round forgets
+    /// what is older than the revision seen at the previous round (one replica per round).
+    /// 0 turns compaction off.
+    #[arg(long, default_value = "5m", value_parser = super::controller::parse_duration)]
+    pub etcd_compaction_interval: std::time::Duration,
 }
 
 impl ApiserverArgs {
@@ -51,6 +56,7 @@ impl ApiserverArgs {
         config.token_file.clone_from(&self.token_file);
         config.tls_hosts.clone_from(&self.tls_hosts);
         config.table_prefix.clone_from(&self.table_prefix);
+        config.compaction_interval = self.etcd_compaction_interval;
         Ok(config)
     }
 }

@@ -1,0 +1,199 @@
+//! Bounded history and memory, and input that cannot break the store: compaction in the running
+//! server, watchers that do not read, objects too deep or too large, corrupt rows, CRDs that
+//! shadow built-ins, webhooks that never answer.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use axum::body::Body;
+use cellfed_apiserver::AppState;
+use common::*;
+use futures::StreamExt;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+fn cm(name: &str) -> Value {
+    json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": "default"}})
+}
+
+/// Rows of `key` in the log table.
+async fn rows_of(st: &AppState, key: &str) -> i64 {
+    let sql = format!(
+        "SELECT COUNT(*) FROM {} WHERE name = ?",
+        st.store.log_table()
+    );
+    sqlx::query_scalar::<_, i64>(&sql)
+        .bind(key)
+        .fetch_one(st.store.pool())
+        .await
+        .unwrap()
+}
+
+/// Opens a watch through the router; the body is returned unread.
+async fn open_watch(st: &AppState, uri: &str) -> axum::body::BodyDataStream {
+    let req = http::Request::get(uri).body(Body::empty()).unwrap();
+    let resp = within(
+        10,
+        "the watch to open",
+        cellfed_apiserver::router(st.clone()).oneshot(req),
+    )
+    .await
+    .unwrap();
+    assert_eq!(resp.status(), 200);
+    resp.into_body().into_data_stream()
+}
+
+/// Reads watch events until `stop` says so or the stream ends; the whole read is bounded.
+async fn read_events(
+    body: &mut axum::body::BodyDataStream,
+    secs: u64,
+    stop: impl Fn(&Value) -> bool,
+) -> Vec<Value> {
+    within(secs, "watch events", async {
+        let mut buf = Vec::new();
+        let mut out = Vec::new();
+        while let Some(chunk) = body.next().await {
+            buf.extend_from_slice(&chunk.unwrap());
+            while let Some(i) = buf.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = buf.drain(..=i).collect();
+                let event: Value = serde_json::from_slice(&line).unwrap();
+                let done = stop(&event);
+                out.push(event);
+                if done {
+                    return out;
+                }
+            }
+        }
+        out
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compaction_interval_forgets_history_and_expires_old_watches() {
+    let srv = start_with("compact", |cfg| {
+        cfg.anonymous = true;
+        cfg.compaction_interval = Duration::from_secs(1);
+    })
+    .await;
+    let st = srv.state.clone();
+
+    // A Secret created and deleted: its history (values included) must go with compaction.
+    let secret = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "rotated", "namespace": "default"}, "stringData": {"password": "old"}});
+    let (code, created) = json(&st, "POST", "/api/v1/namespaces/default/secrets", &secret).await;
+    assert_eq!(code, 201, "{created}");
+    let secret_rv = created["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (code, _) = call(
+        &st,
+        "DELETE",
+        "/api/v1/namespaces/default/secrets/rotated",
+        "",
+        "",
+    )
+    .await;
+    assert_eq!(code, 200);
+    let secret_key = "/registry/core/secrets/default/rotated";
+    assert!(rows_of(&st, secret_key).await > 0);
+
+    // 200 updates in four rounds; after each, compaction catches up and the key keeps one row.
+    let base = "/api/v1/namespaces/default/configmaps";
+    let (code, _) = json(&st, "POST", base, &cm("counter")).await;
+    assert_eq!(code, 201);
+    let key = "/registry/core/configmaps/default/counter";
+    for round in 0..4 {
+        let mut last = 0_i64;
+        for i in 0..50 {
+            let patch = json!({"data": {"n": format!("{round}-{i}")}});
+            let (code, out) = call(
+                &st,
+                "PATCH",
+                &format!("{base}/counter"),
+                "application/merge-patch+json",
+                patch.to_string(),
+            )
+            .await;
+            assert_eq!(code, 200, "{out}");
+            last = out["metadata"]["resourceVersion"]
+                .as_str()
+                .unwrap()
+                .parse()
+                .unwrap();
+        }
+        let st2 = st.clone();
+        eventually(30, "compaction to reach the last update", move || {
+            let st = st2.clone();
+            async move { (st.store.compacted_revision().await.ok()? >= last).then_some(()) }
+        })
+        .await;
+        assert_eq!(rows_of(&st, key).await, 1, "round {round}");
+    }
+    assert_eq!(
+        rows_of(&st, secret_key).await,
+        0,
+        "deleted secret's history"
+    );
+
+    // Old reads answer 410 Expired; a watch from revision 1 gets an in-stream 410.
+    let (code, status) = call(
+        &st,
+        "GET",
+        &format!(
+            "/api/v1/namespaces/default/secrets?resourceVersion={secret_rv}&resourceVersionMatch=Exact"
+        ),
+        "",
+        "",
+    )
+    .await;
+    assert_eq!((code, status["reason"].as_str()), (410, Some("Expired")));
+    let mut body = open_watch(&st, &format!("{base}?watch=1&resourceVersion=1")).await;
+    let events = read_events(&mut body, 10, |_| true).await;
+    assert_eq!(events[0]["type"], "ERROR", "{events:?}");
+    assert_eq!(events[0]["object"]["code"], 410);
+    assert_eq!(events[0]["object"]["reason"], "Expired");
+
+    // The current state is intact.
+    let (code, now) = call(&st, "GET", &format!("{base}/counter"), "", "").await;
+    assert_eq!((code, now["data"]["n"].as_str()), (200, Some("3-49")));
+}
+
+#[tokio::test]
+async fn compaction_rounds_take_turns_between_replicas() {
+    use cellfed_apiserver::compaction::{Outcome, Round, round};
+    let dir = TempDir::new("compact-turns");
+    let a = store(&dir).await;
+    let b = store(&dir).await;
+    // First round: A takes the key and has nothing to compact yet; B learns of it.
+    let (ra, outcome) = round(&a, Round::default()).await.unwrap();
+    assert_eq!(outcome, Outcome::Compacted(0));
+    let (rb, outcome) = round(&b, Round::default()).await.unwrap();
+    assert_eq!(outcome, Outcome::Skipped);
+    for i in 0..10 {
+        a.create(&format!("/registry/x/{i}"), b"{}".to_vec(), 0)
+            .await
+            .unwrap();
+    }
+    // Second round: B, holding the key's current version, compacts to what it saw a round ago;
+    // A, a round behind, skips.
+    let (_, outcome) = round(&b, rb).await.unwrap();
+    assert_eq!(outcome, Outcome::Compacted(rb.revision));
+    assert_eq!(a.compacted_revision().await.unwrap(), rb.revision);
+    let (_, outcome) = round(&a, ra).await.unwrap();
+    assert_eq!(outcome, Outcome::Skipped);
+    // What was written after B's first round is all still readable.
+    let newest = a.current_revision().await.unwrap();
+    assert!(a.get("/registry/x/0", Some(rb.revision)).await.is_ok());
+    assert_eq!(
+        a.list("/registry/x/", Default::default())
+            .await
+            .unwrap()
+            .items
+            .len(),
+        10
+    );
+    assert!(newest > rb.revision);
+}
