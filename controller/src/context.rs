@@ -4,8 +4,11 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
 
+use cellfed_api::FederatedResource;
 use cellfed_api::kubefed::FederatedTypeConfig;
 use kube::core::ApiResource;
+use kube::runtime::reflector::ObjectRef;
+use tokio::sync::mpsc::UnboundedSender;
 
 use crate::Config;
 use crate::host::HostCaches;
@@ -60,6 +63,8 @@ pub struct TypeContext {
     pub caches: RwLock<BTreeMap<String, Arc<MemberCache>>>,
     /// Consecutive failures per resource key (per-key backoff).
     pub failures: Mutex<HashMap<String, u32>>,
+    /// Enqueues a resource again (when a slow member write it left running ends).
+    pub requeue: UnboundedSender<ObjectRef<FederatedResource>>,
 }
 
 impl TypeContext {

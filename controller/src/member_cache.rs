@@ -8,7 +8,7 @@
 //! soon as the watch delivers that object at the same or a newer resourceVersion (compared as
 //! numbers, as etcd and cellfed's store issue them; an opaque version disables the overlay).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -52,6 +52,7 @@ pub struct MemberCache {
     started: Instant,
     synced: AtomicBool,
     written: Mutex<HashMap<(String, String), Written>>,
+    in_flight: Mutex<HashSet<(String, String)>>,
 }
 
 /// Where the watch's events go.
@@ -85,6 +86,7 @@ impl MemberCache {
             started: Instant::now(),
             synced: AtomicBool::new(false),
             written: Mutex::new(HashMap::new()),
+            in_flight: Mutex::new(HashSet::new()),
         });
         let api: Api<DynamicObject> = match member.member_namespace.as_deref() {
             Some(ns) if triggers.namespaced => Api::namespaced_with(client, ns, target),
@@ -197,6 +199,30 @@ impl MemberCache {
                 },
             );
         }
+    }
+
+    /// Marks a write of `namespace/name` as under way; false when one already is.
+    pub fn begin_write(&self, namespace: &str, name: &str) -> bool {
+        self.in_flight
+            .lock()
+            .map(|mut f| f.insert((namespace.to_string(), name.to_string())))
+            .unwrap_or(true)
+    }
+
+    /// The write of `namespace/name` ended (applied, failed or timed out).
+    pub fn end_write(&self, namespace: &str, name: &str) {
+        if let Ok(mut f) = self.in_flight.lock() {
+            f.remove(&(namespace.to_string(), name.to_string()));
+        }
+    }
+
+    /// Whether a write of `namespace/name` is still under way (a slow member): nothing more is
+    /// planned for it until that write ends.
+    pub fn writing(&self, namespace: &str, name: &str) -> bool {
+        self.in_flight
+            .lock()
+            .map(|f| f.contains(&(namespace.to_string(), name.to_string())))
+            .unwrap_or(false)
     }
 
     /// Drops the overlay entry of `o` once the watch delivered it at least as new.

@@ -67,7 +67,7 @@ impl TypeController {
         let (resource_tx, resource_rx) = mpsc::unbounded_channel();
         let (all_tx, all_rx) = mpsc::unbounded_channel();
         let triggers = Triggers {
-            resource: resource_tx,
+            resource: resource_tx.clone(),
             all: all_tx,
             federated: federated.clone(),
             namespaced: target.namespaced,
@@ -80,6 +80,7 @@ impl TypeController {
             target,
             caches: RwLock::new(BTreeMap::new()),
             failures: Mutex::new(Default::default()),
+            requeue: resource_tx,
         });
         // network: one watch of the federated type on the host
         let api: Api<FederatedResource> = Api::all_with(shared.host.clone(), &federated);

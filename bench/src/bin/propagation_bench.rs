@@ -1,15 +1,25 @@
 //! Propagation benchmark: N FederatedDeployments × M member clusters (real processes: a host
-//! apiserver, M `cellfed member`s, the controller): time to converge, member writes, apply→member
-//! latency p50/p99, controller CPU and peak RSS; then a controller restart: time to resync and
-//! member writes (target 0). See bench/README.md.
+//! apiserver with the admission webhook, M `cellfed member`s, the controller):
+//! - convergence: time to converge, lag from the last object accepted by the host to the last
+//!   member object present, member writes (target: exactly one per member object);
+//! - apply→member latency p50/p99 over single template edits made while every member object
+//!   exists (kube-rs client: patch on the host, then GET the member object every 2 ms);
+//! - member LIST requests after the initial sync (target 0), controller CPU and peak RSS;
+//! - `kubectl apply` of N FederatedDeployments vs N ConfigMaps to the same host, client-side
+//!   and server-side;
+//! - a controller restart: member writes (target 0) and time until every resource was
+//!   reconciled with synced member caches.
 //!
-//! `cargo build -p cellfed-cli && cargo run --release -p cellfed-bench --bin propagation_bench -- --resources 1000 --members 10`
+//! `cargo build --release -p cellfed-cli -p cellfed-bench && CELLFED_BIN_DIR=target/release
+//! target/release/propagation_bench --resources 1000 --members 10 --samples 100`
 
 use std::time::{Duration, Instant};
 
-use anyhow::Result;
-use cellfed_e2e::{Env, eventually};
+use anyhow::{Context as _, Result};
+use cellfed_e2e::{Apiserver, Env, eventually, http_get};
 use clap::Parser;
+use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use kube::core::ApiResource;
 
 /// Command line.
 #[derive(Debug, Parser)]
@@ -21,16 +31,21 @@ struct Args {
     #[arg(long, default_value_t = 10)]
     members: usize,
     /// Single-resource updates timed for the apply→member latency.
-    #[arg(long, default_value_t = 50)]
+    #[arg(long, default_value_t = 100)]
     samples: usize,
+    /// Skip the kubectl apply comparison (FederatedDeployments vs ConfigMaps).
+    #[arg(long)]
+    no_apply_comparison: bool,
 }
 
-/// Writes (create/update/patch/delete of deployments) a member served over HTTP.
+const WRITES: &[&str] = &["CREATE", "UPDATE", "PATCH", "DELETE"];
+
+/// Writes of deployments the members served.
 fn member_writes(env: &Env) -> u64 {
     env.members
         .iter()
         .map(|m| {
-            ["CREATE", "UPDATE", "PATCH", "DELETE"]
+            WRITES
                 .iter()
                 .map(|v| m.requests(v, "deployments"))
                 .sum::<u64>()
@@ -38,19 +53,21 @@ fn member_writes(env: &Env) -> u64 {
         .sum()
 }
 
-fn deployments_in(env: &Env) -> usize {
+/// LIST requests the members served, every resource.
+fn member_lists(env: &Env) -> u64 {
+    env.members.iter().map(|m| m.requests_of(&["LIST"])).sum()
+}
+
+/// Deployments created in the members so far (from their request counters: cheap to poll).
+fn member_creates(env: &Env) -> u64 {
     env.members
         .iter()
-        .map(|m| {
-            m.kubectl(&["get", "deployments", "-n", "bench", "-o", "name"])
-                .lines()
-                .count()
-        })
+        .map(|m| m.requests("CREATE", "deployments"))
         .sum()
 }
 
-/// (CPU seconds, peak RSS in MiB) of a process, from /proc.
-fn cpu_and_rss(pid: u32) -> (f64, f64) {
+/// (CPU seconds, peak RSS in MiB, current RSS in MiB) of a process, from /proc.
+fn cpu_and_rss(pid: u32) -> (f64, f64, f64) {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     let fields: Vec<&str> = stat
         .rsplit_once(')')
@@ -64,12 +81,15 @@ fn cpu_and_rss(pid: u32) -> (f64, f64) {
     };
     let cpu = (ticks(11) + ticks(12)) / 100.0;
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let rss_kb = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
-        .unwrap_or(0.0);
-    (cpu, rss_kb / 1024.0)
+    let kb = |key: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
+            .unwrap_or(0.0)
+            / 1024.0
+    };
+    (cpu, kb("VmHWM:"), kb("VmRSS:"))
 }
 
 fn doc(i: usize, members: usize, image: &str) -> String {
@@ -82,17 +102,105 @@ fn doc(i: usize, members: usize, image: &str) -> String {
     )
 }
 
+/// A federated deployment placed nowhere and a ConfigMap of similar size, for the apply
+/// comparison.
+fn apply_docs(n: usize) -> (String, String) {
+    let mut feds = String::new();
+    let mut cms = String::new();
+    for i in 0..n {
+        feds.push_str(&format!(
+            "---\napiVersion: types.kubefed.io/v1beta1\nkind: FederatedDeployment\nmetadata: {{name: a{i:05}, namespace: apply-fed}}\nspec:\n  template:\n    spec:\n      replicas: 1\n      selector: {{matchLabels: {{app: a{i}}}}}\n      template:\n        metadata: {{labels: {{app: a{i}}}}}\n        spec: {{containers: [{{name: c, image: \"app:1\"}}]}}\n  placement: {{clusters: []}}\n"
+        ));
+        cms.push_str(&format!(
+            "---\napiVersion: v1\nkind: ConfigMap\nmetadata: {{name: a{i:05}, namespace: apply-cm}}\ndata: {{replicas: \"1\", selector: a{i}, image: \"app:1\", container: c}}\n"
+        ));
+    }
+    (feds, cms)
+}
+
+fn timed(f: impl FnOnce()) -> f64 {
+    let t = Instant::now();
+    f();
+    t.elapsed().as_secs_f64()
+}
+
+async fn client(server: &Apiserver) -> Result<kube::Client> {
+    let kc = kube::config::Kubeconfig::read_from(server.kubeconfig())?;
+    let cfg = kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
+        .await?;
+    Ok(kube::Client::try_from(cfg)?)
+}
+
+/// Patches the image of one resource on the host and waits for it in one member; returns the
+/// latency.
+async fn sample(
+    host: &Api<DynamicObject>,
+    member: &Api<DynamicObject>,
+    name: &str,
+    image: &str,
+) -> Result<Duration> {
+    let patch = serde_json::json!({"spec": {"template": {"spec": {"template": {"spec": {
+        "containers": [{"name": "c", "image": image}]}}}}}});
+    let t = Instant::now();
+    host.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await?;
+    loop {
+        let d = member.get_opt(name).await?;
+        if d.is_some_and(|d| d.data["spec"]["template"]["spec"]["containers"][0]["image"] == image)
+        {
+            return Ok(t.elapsed());
+        }
+        anyhow::ensure!(
+            t.elapsed() < Duration::from_secs(60),
+            "{name} never arrived"
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
 fn main() -> Result<()> {
     let args = Args::parse();
+    let rt = tokio::runtime::Runtime::new()?;
     let mut env = Env::start(args.members);
-    env.host.kubectl_stdin(
-        &["apply", "-f", "-"],
-        "apiVersion: v1\nkind: Namespace\nmetadata: {name: bench}\n",
-    );
-    let want = args.resources * args.members;
+    env.start_webhook();
+    for ns in ["bench", "apply-fed", "apply-cm"] {
+        env.host.kubectl_stdin(
+            &["apply", "-f", "-"],
+            &format!("apiVersion: v1\nkind: Namespace\nmetadata: {{name: {ns}}}\n"),
+        );
+    }
+    let want = (args.resources * args.members) as u64;
+
+    // kubectl apply: federated deployments (admission webhook included) vs configmaps
+    let mut apply_rows = Vec::new();
+    if !args.no_apply_comparison {
+        let (feds, cms) = apply_docs(args.resources);
+        let apply = |docs: &str, extra: &[&str]| {
+            let mut a = vec!["apply", "-f", "-"];
+            a.extend_from_slice(extra);
+            timed(|| {
+                env.host.kubectl_stdin(&a, docs);
+            })
+        };
+        let cm_client = apply(&cms, &[]);
+        let fed_client = apply(&feds, &[]);
+        let cm_server = apply(&cms, &["--server-side", "--force-conflicts"]);
+        let fed_server = apply(&feds, &["--server-side", "--force-conflicts"]);
+        apply_rows.push(format!(
+            "| kubectl apply of {n} objects, client-side (create) | FederatedDeployments {fed_client:.1} s vs ConfigMaps {cm_client:.1} s ({:.2}×) |",
+            fed_client / cm_client,
+            n = args.resources
+        ));
+        apply_rows.push(format!(
+            "| kubectl apply of the same {n}, server-side | FederatedDeployments {fed_server:.1} s vs ConfigMaps {cm_server:.1} s ({:.2}×) |",
+            fed_server / cm_server,
+            n = args.resources
+        ));
+    }
 
     // converge
     let writes_before = member_writes(&env);
+    let creates_before = member_creates(&env);
     let started = Instant::now();
     for chunk in (0..args.resources).collect::<Vec<_>>().chunks(200) {
         let docs: String = chunk
@@ -102,9 +210,9 @@ fn main() -> Result<()> {
         env.host.kubectl_stdin(&["apply", "-f", "-"], &docs);
     }
     let applied = started.elapsed();
-    eventually(1800, "convergence", || {
-        let n = deployments_in(&env);
-        if n == want {
+    eventually(3600, "convergence", || {
+        let n = member_creates(&env) - creates_before;
+        if n >= want {
             Ok(())
         } else {
             Err(format!("{n}/{want}"))
@@ -112,54 +220,86 @@ fn main() -> Result<()> {
     });
     let converge = started.elapsed();
     let writes = member_writes(&env) - writes_before;
+    let lists_after_sync = member_lists(&env);
 
-    // apply → member latency, one resource at a time
-    let mut lat = Vec::new();
-    for s in 0..args.samples {
-        let i = s % args.resources;
-        let image = format!("app:{}", s + 2);
-        let t = Instant::now();
-        env.host
-            .kubectl_stdin(&["apply", "-f", "-"], &doc(i, args.members, &image));
-        let m = &env.members[s % args.members];
-        loop {
-            let d = m.get(&["deployment", &format!("d{i:05}"), "-n", "bench"]);
-            if d.is_some_and(|d| {
-                d["spec"]["template"]["spec"]["containers"][0]["image"] == image.as_str()
-            }) {
-                break;
-            }
-            anyhow::ensure!(
-                t.elapsed() < Duration::from_secs(60),
-                "sample {s} never arrived"
-            );
-            std::thread::sleep(Duration::from_millis(10));
+    // apply → member latency, one resource at a time, every member object present
+    let lat = rt.block_on(async {
+        let host = client(&env.host).await?;
+        let ar = ApiResource {
+            group: "types.kubefed.io".into(),
+            version: "v1beta1".into(),
+            api_version: "types.kubefed.io/v1beta1".into(),
+            kind: "FederatedDeployment".into(),
+            plural: "federateddeployments".into(),
+        };
+        let deployments = ApiResource {
+            group: "apps".into(),
+            version: "v1".into(),
+            api_version: "apps/v1".into(),
+            kind: "Deployment".into(),
+            plural: "deployments".into(),
+        };
+        let feds: Api<DynamicObject> = Api::namespaced_with(host, "bench", &ar);
+        let mut members = Vec::new();
+        for m in &env.members {
+            members.push(Api::<DynamicObject>::namespaced_with(
+                client(m).await?,
+                "bench",
+                &deployments,
+            ));
         }
-        lat.push(t.elapsed());
-    }
+        let mut lat = Vec::new();
+        for s in 0..args.samples {
+            let i = (s * 7919) % args.resources;
+            let member = &members[s % members.len()];
+            let d = sample(
+                &feds,
+                member,
+                &format!("d{i:05}"),
+                &format!("app:{}", s + 2),
+            )
+            .await
+            .with_context(|| format!("sample {s}"))?;
+            lat.push(d);
+        }
+        anyhow::Ok(lat)
+    })?;
+    let mut lat = lat;
     lat.sort();
-    let (cpu, rss) = cpu_and_rss(env.controller_pid().unwrap_or(0));
     let pct = |p: f64| lat[((lat.len() as f64 - 1.0) * p).round() as usize];
+    // every sample updated its resource in every member (one write each)
+    let lists_after_samples = member_lists(&env);
+    let (cpu, rss, rss_now) = cpu_and_rss(env.controller_pid().unwrap_or(0));
 
-    // restart: time until one full pass, and member writes meanwhile
+    // restart: member writes and time until every resource was reconciled with synced caches
     let before = member_writes(&env);
     let t = Instant::now();
     env.start_controller();
-    eventually(600, "resync after restart", || {
-        if env.reconciles() >= args.resources as u64 {
+    let metrics = format!("http://127.0.0.1:{}/metrics", env.metrics_port);
+    eventually(1200, "resync after restart", || {
+        let n: u64 = http_get(&metrics)?
+            .lines()
+            .find_map(|l| l.strip_prefix("cellfed_synced_reconciles_total "))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        if n >= args.resources as u64 {
             Ok(())
         } else {
-            Err(format!("{} reconciles", env.reconciles()))
+            Err(format!("{n} synced reconciles"))
         }
     });
     let resync = t.elapsed();
     let restart_writes = member_writes(&env) - before;
+    let (_, rss_restart, _) = cpu_and_rss(env.controller_pid().unwrap_or(0));
 
     println!("| measure | value |\n|---|---|");
     println!(
         "| federated deployments × members | {} × {} = {want} member objects |",
         args.resources, args.members
     );
+    for row in &apply_rows {
+        println!("{row}");
+    }
     println!(
         "| apply of all resources (kubectl, host) | {:.1} s |",
         applied.as_secs_f64()
@@ -169,21 +309,34 @@ fn main() -> Result<()> {
         converge.as_secs_f64()
     );
     println!(
+        "| lag: last object accepted by the host → last member object present | {:.1} s |",
+        (converge - applied).as_secs_f64()
+    );
+    println!(
         "| member writes during convergence | {writes} ({:.2} per member object) |",
         writes as f64 / want as f64
     );
     println!(
-        "| apply→member latency ({} single updates) | p50 {:.0} ms, p99 {:.0} ms |",
+        "| apply→member latency ({} single edits, all member objects present) | p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms |",
         lat.len(),
         pct(0.5).as_secs_f64() * 1000.0,
-        pct(0.99).as_secs_f64() * 1000.0
+        pct(0.99).as_secs_f64() * 1000.0,
+        lat.last().map_or(0.0, |d| d.as_secs_f64() * 1000.0)
     );
-    println!("| controller CPU during convergence + samples | {cpu:.1} s |");
-    println!("| controller peak RSS | {rss:.0} MiB |");
     println!(
-        "| restart: time to reconcile every resource once | {:.1} s |",
+        "| member LIST requests after the initial sync (during the samples) | {} |",
+        lists_after_samples - lists_after_sync
+    );
+    println!("| controller CPU (convergence + samples) | {cpu:.1} s |");
+    println!(
+        "| controller RSS: peak / now | {rss:.0} MiB / {rss_now:.0} MiB ({:.1} KiB per member object) |",
+        rss_now * 1024.0 / want as f64
+    );
+    println!(
+        "| restart: time until every resource reconciled with synced caches | {:.1} s |",
         resync.as_secs_f64()
     );
     println!("| restart: member writes | {restart_writes} |");
+    println!("| restart: controller peak RSS | {rss_restart:.0} MiB |");
     Ok(())
 }

@@ -31,8 +31,9 @@ pub struct Fetched {
     pub clusters: Vec<ClusterView>,
     /// Member objects by cluster.
     pub members: BTreeMap<String, Value>,
-    /// Ready members whose cache is still listing: nothing is planned there and no status is
-    /// written until they synced (their sync reconciles everything again).
+    /// Ready members whose cache is still listing, or with a write of this object still under
+    /// way: nothing is planned there and no status is written until they synced or the write
+    /// ended (either reconciles the resource again).
     pub pending: BTreeSet<String>,
 }
 
@@ -75,13 +76,17 @@ pub async fn fetch(ctx: &TypeContext, fed: &FederatedResource, settings: &Effect
         let syncing = cache
             .as_ref()
             .is_some_and(|c| !c.synced() && c.started().elapsed() < settings.cache_sync_timeout);
-        if m.ready() && syncing {
+        // a write to this member still under way (a slow member) holds only this member back
+        let writing = cache
+            .as_ref()
+            .is_some_and(|c| c.writing(&member_namespace(ctx, m, fed), &name));
+        if (m.ready() && syncing) || writing {
             out.pending.insert(m.name.clone());
         }
         out.clusters.push(ClusterView {
             name: m.name.clone(),
             labels: m.labels.clone(),
-            ready: m.ready() && synced,
+            ready: m.ready() && synced && !writing,
             member_namespace: m.member_namespace.clone(),
         });
         if let Some(obj) = cache.and_then(|c| c.get(&member_namespace(ctx, m, fed), &name)) {

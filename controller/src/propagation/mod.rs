@@ -38,7 +38,7 @@ pub async fn reconcile(fed: Arc<FederatedResource>, ctx: Arc<TypeContext>) -> Re
     outcome
 }
 
-async fn run(fed: &FederatedResource, ctx: &TypeContext) -> Result<Action> {
+async fn run(fed: &FederatedResource, ctx: &Arc<TypeContext>) -> Result<Action> {
     if !ctx.shared.leadership.may_write() {
         return Ok(Action::await_change());
     }
@@ -67,14 +67,15 @@ async fn run(fed: &FederatedResource, ctx: &TypeContext) -> Result<Action> {
         }
         let p = plan::plan_deletion(&input);
         // network: member deletes
-        let failures = apply::apply(ctx, &f.visible, &p.actions).await;
-        if p.clusters.is_empty() && failures.is_empty() && f.pending.is_empty() {
+        let applied = apply::apply(ctx, fed, &f.visible, &p.actions).await;
+        let done = applied.failures.is_empty() && applied.in_flight.is_empty();
+        if p.clusters.is_empty() && done && f.pending.is_empty() {
             // network: release the finalizer
             status::set_finalizer(&api, fed, false).await?;
-        } else if !failures.is_empty() {
+        } else if !applied.failures.is_empty() {
             return Err(Error::MemberWrites {
                 name,
-                failures: describe(&failures),
+                failures: describe(&applied.failures),
             });
         }
         // member watch events and readiness changes bring it back
@@ -82,18 +83,20 @@ async fn run(fed: &FederatedResource, ctx: &TypeContext) -> Result<Action> {
     }
     // network: the finalizer goes on before anything is written to a member
     status::set_finalizer(&api, fed, true).await?;
-    let (next, failures) = match plan::plan(&input) {
+    let (next, applied) = match plan::plan(&input) {
         Ok(p) => {
             // network: member writes
-            let failures = apply::apply(ctx, &f.visible, &p.actions).await;
-            (status::of_plan(fed, &p, &failures, &now), failures)
+            let applied = apply::apply(ctx, fed, &f.visible, &p.actions).await;
+            (status::of_plan(fed, &p, &applied.failures, &now), applied)
         }
         Err(e) => (
             status::of_error(fed, "ComputePlacementFailed", &format!("{name}: {e}"), &now),
-            Default::default(),
+            apply::Applied::default(),
         ),
     };
-    if f.pending.is_empty() {
+    let failures = applied.failures;
+    // a member still syncing or still writing: its status would be a guess; its end comes back
+    if f.pending.is_empty() && applied.in_flight.is_empty() {
         ctx.shared
             .metrics
             .synced_reconciles
