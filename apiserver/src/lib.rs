@@ -26,6 +26,7 @@ pub mod server;
 pub mod state;
 pub mod table;
 pub mod tls;
+pub mod watch;
 pub mod write;
 
 use axum::Router;

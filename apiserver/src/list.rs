@@ -1,17 +1,11 @@
-//! List (selectors, limit/continue, resourceVersion semantics, tables) and watch (chunked
-//! `{type, object}` events, bookmarks, timeouts, 410 Expired in-stream).
+//! List: selectors, limit/continue, resourceVersion semantics, tables. Watch is in `watch`.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
-use axum::body::Body;
-use axum::response::{IntoResponse, Response};
 use base64::Engine;
-use cellfed_store::{EventKind, ListOptions};
-use futures::StreamExt;
-use http::{HeaderValue, header};
+use cellfed_store::ListOptions;
 use serde_json::{Value, json};
-use tokio::sync::mpsc;
 
 use crate::error::{ApiError, ApiResult};
 use crate::registry::Resource;
@@ -78,7 +72,8 @@ impl ListQuery {
         })
     }
 
-    fn matches(&self, obj: &Value) -> bool {
+    /// Whether the object passes the label and field selectors.
+    pub fn matches(&self, obj: &Value) -> bool {
         self.labels.matches(obj) && self.fields.matches(obj)
     }
 }
@@ -234,197 +229,4 @@ pub fn table_object(res: &Resource, l: Listed, include: IncludeObject) -> Value 
         include,
         &crate::meta::now(),
     )
-}
-
-/// How a watch renders objects.
-#[derive(Debug, Clone, Copy)]
-pub enum Render {
-    Object,
-    Table(IncludeObject),
-}
-
-fn event_line(kind: &str, object: Value) -> String {
-    let mut s = json!({"type": kind, "object": object}).to_string();
-    s.push('\n');
-    s
-}
-
-fn bookmark(res: &Resource, rev: i64, initial_end: bool) -> Value {
-    let mut meta = json!({"resourceVersion": rev.to_string()});
-    if initial_end {
-        meta["annotations"] = json!({"k8s.io/initial-events-end": "true"});
-    }
-    json!({"kind": res.kind, "apiVersion": res.api_version(), "metadata": meta})
-}
-
-/// Streams a watch.
-pub async fn watch(
-    state: AppState,
-    res: Resource,
-    ns: Option<String>,
-    q: ListQuery,
-    render: Render,
-) -> ApiResult<Response> {
-    if q.send_initial_events {
-        if q.resource_version_match.as_deref() != Some("NotOlderThan") {
-            return Err(ApiError::invalid(
-                "meta.k8s.io",
-                "ListOptions",
-                "",
-                vec![crate::error::Cause::forbidden(
-                    "resourceVersionMatch",
-                    "sendInitialEvents requires setting resourceVersionMatch to NotOlderThan",
-                )],
-            ));
-        }
-        if !q.allow_bookmarks {
-            return Err(ApiError::invalid(
-                "meta.k8s.io",
-                "ListOptions",
-                "",
-                vec![crate::error::Cause::forbidden(
-                    "allowWatchBookmarks",
-                    "sendInitialEvents requires setting allowWatchBookmarks to true",
-                )],
-            ));
-        }
-    }
-    let prefix = res.collection_prefix(ns.as_deref());
-    let initial = q.send_initial_events || q.resource_version.as_deref().is_none_or(|rv| rv == "0");
-    let mut initial_items = Vec::new();
-    let start = if initial {
-        let mut lq = q.clone();
-        lq.limit = None;
-        lq.continue_token = None;
-        lq.resource_version = None;
-        let l = list(&state, &res, ns.as_deref(), &lq).await?;
-        initial_items = l.items;
-        l.revision
-    } else {
-        let rv = q.resource_version.clone().unwrap_or_default();
-        rv.parse::<i64>()
-            .map_err(|_| ApiError::bad_request(format!("invalid resource version {rv:?}")))?
-    };
-    let (tx, rx) = mpsc::channel::<Result<String, std::io::Error>>(64);
-    let render_obj = {
-        let res = res.clone();
-        move |obj: Value| -> Value {
-            match render {
-                Render::Object => obj,
-                Render::Table(include) => {
-                    let rv = obj
-                        .pointer("/metadata/resourceVersion")
-                        .cloned()
-                        .unwrap_or(Value::Null);
-                    crate::table::to_table(
-                        &table_spec(&res),
-                        &[obj],
-                        json!({"resourceVersion": rv}),
-                        include,
-                        &crate::meta::now(),
-                    )
-                }
-            }
-        }
-    };
-    let stream = state.store.watch(&prefix, start).await;
-    tokio::spawn(async move {
-        let send = |line: String| {
-            let tx = tx.clone();
-            async move { tx.send(Ok(line)).await.is_ok() }
-        };
-        for obj in initial_items {
-            if !send(event_line("ADDED", render_obj(obj))).await {
-                return;
-            }
-        }
-        if q.send_initial_events && !send(event_line("BOOKMARK", bookmark(&res, start, true))).await
-        {
-            return;
-        }
-        let mut events = match stream {
-            Ok(s) => s,
-            Err(e) => {
-                let err: ApiError = e.into();
-                let _ = send(event_line("ERROR", err.status())).await;
-                return;
-            }
-        };
-        let deadline = tokio::time::sleep(q.timeout.unwrap_or(Duration::from_secs(1800)));
-        tokio::pin!(deadline);
-        let mut ticker = tokio::time::interval(Duration::from_secs(5));
-        ticker.tick().await;
-        let mut last = start;
-        let mut last_sent_bookmark = start;
-        loop {
-            tokio::select! {
-                _ = &mut deadline => return,
-                _ = tx.closed() => return,
-                _ = ticker.tick() => {
-                    if q.allow_bookmarks && last != last_sent_bookmark {
-                        last_sent_bookmark = last;
-                        if !send(event_line("BOOKMARK", bookmark(&res, last, false))).await { return; }
-                    }
-                }
-                ev = events.next() => {
-                    let Some(ev) = ev else { return };
-                    let ev = match ev {
-                        Ok(ev) => ev,
-                        Err(e) => {
-                            let err = match e {
-                                cellfed_store::Error::WatcherLagged => ApiError::expired("watch fell behind; please re-list"),
-                                other => other.into(),
-                            };
-                            let _ = send(event_line("ERROR", err.status())).await;
-                            return;
-                        }
-                    };
-                    last = ev.kv.mod_revision;
-                    let Some(line) = translate(&state, &res, &q, &ev, &render_obj).await else { continue };
-                    if !send(line).await { return; }
-                }
-            }
-        }
-    });
-    let body = Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(rx));
-    let mut resp = body.into_response();
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    resp.headers_mut().insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("no-cache, private"),
-    );
-    Ok(resp)
-}
-
-/// One store event as a watch line, after selector filtering and conversion; None to skip.
-async fn translate(
-    state: &AppState,
-    res: &Resource,
-    q: &ListQuery,
-    ev: &cellfed_store::Event,
-    render: &impl Fn(Value) -> Value,
-) -> Option<String> {
-    // Keys under a namespaced collection prefix that belong to a longer path are skipped.
-    let obj = state.decode(&ev.kv).ok()?;
-    let prev = match &ev.prev {
-        Some(p) => state.decode(p).ok(),
-        None => None,
-    };
-    let now_matches = q.matches(&obj);
-    let prev_matches = prev.as_ref().is_some_and(|p| q.matches(p));
-    let kind = match ev.kind {
-        EventKind::Created => now_matches.then_some("ADDED")?,
-        EventKind::Deleted => (now_matches || prev_matches).then_some("DELETED")?,
-        EventKind::Updated => match (prev_matches, now_matches) {
-            (true, true) => "MODIFIED",
-            (false, true) => "ADDED",
-            (true, false) => "DELETED",
-            (false, false) => return None,
-        },
-    };
-    let obj = state.convert(res, vec![obj]).await.ok()?.pop()?;
-    Some(event_line(kind, render(obj)))
 }

@@ -83,7 +83,15 @@ pub async fn count(State(state): State<AppState>, req: Request, next: Next) -> R
 
 /// `GET /metrics`.
 pub async fn serve(State(state): State<AppState>) -> String {
-    state.requests.render()
+    let mut out = state.requests.render();
+    out.push_str(&state.watches.render());
+    out.push_str(&format!(
+        "# HELP apiserver_storage_watch_buffered_bytes Bytes of store events waiting in watches' store buffers.\n\
+         # TYPE apiserver_storage_watch_buffered_bytes gauge\n\
+         apiserver_storage_watch_buffered_bytes {}\n",
+        state.store.watch_buffered_bytes()
+    ));
+    out
 }
 
 /// Shared counters (cloned into the state).

@@ -10,10 +10,11 @@ use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use serde_json::{Value, json};
 
 use crate::error::{ApiError, ApiResult};
-use crate::list::{self, ListQuery, Render};
+use crate::list::{self, ListQuery};
 use crate::registry::Resource;
 use crate::state::AppState;
 use crate::table::IncludeObject;
+use crate::watch::{self, Render};
 use crate::write::{self, FieldValidation, Outcome, Part, WriteOpts};
 use crate::{MAX_BODY_BYTES, discovery, patch};
 
@@ -212,7 +213,7 @@ async fn route(
                     } else {
                         Render::Object
                     };
-                    return list::watch(state.clone(), res, t.namespace.clone(), lq, render).await;
+                    return watch::watch(state.clone(), res, t.namespace.clone(), lq, render).await;
                 }
                 let l = list::list(state, &res, ns, &lq).await?;
                 let body = if table {
@@ -295,7 +296,7 @@ async fn route(
                 } else {
                     Render::Object
                 };
-                return list::watch(state.clone(), res, t.namespace.clone(), lq, render).await;
+                return watch::watch(state.clone(), res, t.namespace.clone(), lq, render).await;
             }
             match (method.clone(), sub) {
                 (Method::GET, Some("scale")) => {

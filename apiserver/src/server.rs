@@ -53,6 +53,11 @@ pub struct ServerConfig {
     pub member: Option<crate::member::SimConfig>,
     /// Prefix of the store's tables (several planes can share one database).
     pub table_prefix: String,
+    /// Bytes of events one watch may have waiting for its client before it is ended with a 410
+    /// (default 16 MiB; one event always fits).
+    pub watch_buffer_bytes: usize,
+    /// Bytes of events all watches together may have waiting (default 256 MiB).
+    pub watch_buffer_total_bytes: usize,
 }
 
 impl ServerConfig {
@@ -77,6 +82,8 @@ impl ServerConfig {
             compaction_interval: Duration::from_secs(300),
             member: None,
             table_prefix: "cellfed".into(),
+            watch_buffer_bytes: crate::watch::DEFAULT_BUFFER_BYTES,
+            watch_buffer_total_bytes: crate::watch::DEFAULT_TOTAL_BYTES,
         }
     }
 }
@@ -170,6 +177,10 @@ impl Server {
         };
         let mut state = AppState::new(store);
         state.converter = config.converter.clone();
+        state.watches = Arc::new(crate::watch::Buffers::new(
+            config.watch_buffer_bytes,
+            config.watch_buffer_total_bytes,
+        ));
         state.service_addresses = Arc::new(config.service_addresses.clone());
         state.member = config
             .member

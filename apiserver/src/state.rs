@@ -38,6 +38,8 @@ pub struct AppState {
     pub member: Option<Arc<crate::member::Member>>,
     /// Request counters served on `/metrics`.
     pub requests: Arc<crate::metrics::RequestCounts>,
+    /// Bytes watches hold for their clients, and the limits that end a watch that falls behind.
+    pub watches: Arc<crate::watch::Buffers>,
 }
 
 impl AppState {
@@ -51,6 +53,7 @@ impl AppState {
             service_addresses: Arc::new(HashMap::new()),
             member: None,
             requests: crate::metrics::new_counts(),
+            watches: Arc::new(crate::watch::Buffers::default()),
         }
     }
 

@@ -197,3 +197,91 @@ async fn compaction_rounds_take_turns_between_replicas() {
     );
     assert!(newest > rb.revision);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watcher_that_never_reads_is_ended_and_memory_stays_bounded() {
+    let dir = TempDir::new("slow-watch");
+    let st = state(&dir).await;
+    let base = "/api/v1/namespaces/default/configmaps";
+    let mut big = cm("big");
+    big["data"] = json!({"blob": "x".repeat(1_000_000), "n": "0"});
+    let (code, created) = json(&st, "POST", base, &big).await;
+    assert_eq!(code, 201);
+    let rv = created["metadata"]["resourceVersion"].as_str().unwrap();
+
+    // The watcher: its body is never polled while the object changes 200 times (~1 MB each).
+    let mut body = open_watch(&st, &format!("{base}?watch=1&resourceVersion={rv}")).await;
+    // Stated bound: one watch's share plus the small ERROR line that ends it; the store's own
+    // buffer for the watch at most its byte budget plus one event.
+    let bound = st.watches.per_watch() + 4096;
+    let store_bound = cellfed_store::Config::new("").watch_buffer_bytes + 2_100_000;
+    for i in 1..=200 {
+        let (code, out) = call(
+            &st,
+            "PATCH",
+            &format!("{base}/big"),
+            "application/merge-patch+json",
+            json!({"data": {"n": i.to_string()}}).to_string(),
+        )
+        .await;
+        assert_eq!(code, 200, "{out}");
+        assert!(st.watches.used() <= bound, "{} bytes", st.watches.used());
+        let in_store = st.store.watch_buffered_bytes();
+        assert!(in_store <= store_bound, "{in_store} bytes in the store");
+    }
+    let st2 = st.clone();
+    eventually(30, "the lagging watch to be ended", move || {
+        let st = st2.clone();
+        async move { (st.watches.terminated("configmaps") == 1).then_some(()) }
+    })
+    .await;
+    assert!(
+        st.watches.peak() <= bound,
+        "peak {} bytes",
+        st.watches.peak()
+    );
+    assert!(st.watches.peak() >= st.watches.per_watch() / 2);
+    let (_, metrics) = call(&st, "GET", "/metrics", "", "").await;
+    assert!(
+        metrics
+            .as_str()
+            .unwrap()
+            .contains("apiserver_terminated_watchers_total{resource=\"configmaps\"} 1"),
+        "{metrics}"
+    );
+
+    // The client reads at last: what fitted, then a 410 Expired ERROR, then the end.
+    let events = read_events(&mut body, 30, |e| e["type"] == "ERROR").await;
+    let (last, modified) = events.split_last().unwrap();
+    assert_eq!(last["type"], "ERROR", "{}", last);
+    assert_eq!(last["object"]["code"], 410);
+    assert_eq!(last["object"]["reason"], "Expired");
+    assert!(
+        !modified.is_empty() && modified.len() < 200,
+        "{}",
+        modified.len()
+    );
+    assert!(modified.iter().all(|e| e["type"] == "MODIFIED"));
+    assert!(within(10, "the stream to end", body.next()).await.is_none());
+    drop(body);
+    assert_eq!(st.watches.used(), 0);
+
+    // The re-list a client does then sees the newest state, and a watch from it follows on.
+    let (code, listed) = call(&st, "GET", base, "", "").await;
+    assert_eq!(code, 200);
+    assert_eq!(listed["items"][0]["data"]["n"], "200");
+    let rv = listed["metadata"]["resourceVersion"].as_str().unwrap();
+    let mut body = open_watch(&st, &format!("{base}?watch=1&resourceVersion={rv}")).await;
+    let (code, _) = call(
+        &st,
+        "PATCH",
+        &format!("{base}/big"),
+        "application/merge-patch+json",
+        json!({"data": {"n": "after"}}).to_string(),
+    )
+    .await;
+    assert_eq!(code, 200);
+    let events = read_events(&mut body, 30, |_| true).await;
+    assert_eq!(events[0]["type"], "MODIFIED");
+    assert_eq!(events[0]["object"]["data"]["n"], "after");
+}

@@ -144,6 +144,7 @@ impl Hub {
         lock(&self.state)
             .subscribers
             .iter()
+            .filter(|s| !s.tx.is_closed())
             .map(|s| s.queued.load(Ordering::Relaxed))
             .sum()
     }
