@@ -16,11 +16,9 @@ pub fn run_cellfed() -> ExitCode {
     finish(commands::run(cli))
 }
 
-/// Runs the `kubectl-cellfed` plugin with the process arguments.
+/// Runs the `kubectl-cellfed` plugin with the process arguments (errors in kubectl's words).
 pub fn run_plugin() -> ExitCode {
-    let cli = plugin::Plugin::parse();
-    init_logging();
-    finish(plugin::run(cli))
+    plugin::main()
 }
 
 fn init_logging() {
