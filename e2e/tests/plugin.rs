@@ -278,3 +278,140 @@ spec:
         "{help}"
     );
 }
+
+/// kubefedctl's `federate` as issue 11 asks for it, with the controller running: a namespace with
+/// `--contents` and a ConfigMap federated without `--clusters` reach every member, and an
+/// orphaned resource leaves its member objects behind when deleted.
+#[test]
+fn federate_everywhere_contents_and_orphaning_deletion() {
+    if cellfed_e2e::skip("federate_everywhere_contents_and_orphaning_deletion", false) {
+        return;
+    }
+    let env = Env::start(2);
+    let kc = env.merged_kubeconfig();
+    env.host.kubectl_stdin(
+        &["apply", "-f", "-"],
+        r#"
+apiVersion: v1
+kind: Namespace
+metadata: {name: kf, labels: {team: kf}}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: settings, namespace: kf}
+data: {color: blue}
+"#,
+    );
+    let out = ok(
+        &kc,
+        &["cellfed", "federate", "namespace", "kf", "--contents"],
+    );
+    assert!(
+        out.contains("federatednamespace.types.kubefed.io/kf created")
+            && out.contains("federatedconfigmap.types.kubefed.io/settings created"),
+        "{out}"
+    );
+    eventually(60, "namespace contents reach both members", || {
+        for m in &env.members {
+            let cm = m
+                .get(&["configmap", "settings", "-n", "kf"])
+                .ok_or(format!("settings absent in {}", m.name))?;
+            if cm["data"]["color"] != "blue" {
+                return Err(format!("{}: {cm}", m.name));
+            }
+        }
+        Ok(())
+    });
+
+    // no --clusters: everywhere (clusterSelector: {}), as kubefedctl
+    env.host.kubectl(&[
+        "create",
+        "configmap",
+        "extra",
+        "-n",
+        "kf",
+        "--from-literal=k=v",
+    ]);
+    ok(
+        &kc,
+        &["cellfed", "federate", "configmap", "extra", "-n", "kf"],
+    );
+    eventually(60, "extra reaches both members", || {
+        for m in &env.members {
+            m.get(&["configmap", "extra", "-n", "kf"])
+                .ok_or(format!("extra absent in {}", m.name))?;
+        }
+        Ok(())
+    });
+
+    // orphaning-deletion: deleting the federated resource keeps the member objects
+    ok(
+        &kc,
+        &[
+            "cellfed",
+            "orphaning-deletion",
+            "enable",
+            "configmap",
+            "extra",
+            "-n",
+            "kf",
+        ],
+    );
+    assert_eq!(
+        ok(
+            &kc,
+            &[
+                "cellfed",
+                "orphaning-deletion",
+                "status",
+                "FederatedConfigMap",
+                "extra",
+                "-n",
+                "kf"
+            ]
+        ),
+        "Enabled\n"
+    );
+    ok(
+        &kc,
+        &[
+            "delete",
+            "federatedconfigmaps.v1beta1.types.kubefed.io",
+            "extra",
+            "-n",
+            "kf",
+            "--wait=false",
+        ],
+    );
+    eventually(
+        60,
+        "the orphaned federated resource is gone",
+        || match env.host.get(&[
+            "federatedconfigmaps.v1beta1.types.kubefed.io",
+            "extra",
+            "-n",
+            "kf",
+        ]) {
+            None => Ok(()),
+            Some(o) => Err(o["metadata"].to_string()),
+        },
+    );
+    for m in &env.members {
+        assert!(
+            m.get(&["configmap", "extra", "-n", "kf"]).is_some(),
+            "orphaned ConfigMap removed from {}",
+            m.name
+        );
+    }
+
+    // a missing object: kubectl's one line, exit 1
+    let (done, _, err) = kubectl(
+        &kc,
+        &["cellfed", "federate", "deployment", "hello", "-n", "kf"],
+    );
+    assert!(!done);
+    assert_eq!(
+        err,
+        "Error from server (NotFound): deployments.apps \"hello\" not found\n"
+    );
+}
