@@ -10,6 +10,7 @@ pub mod crd;
 pub mod discovery;
 pub mod error;
 pub mod gc;
+pub mod limits;
 pub mod list;
 pub mod member;
 pub mod meta;

@@ -106,6 +106,9 @@ pub struct Listed {
     pub items: Vec<Value>,
     pub revision: i64,
     pub continue_token: Option<String>,
+    /// Stored values that could not be decoded and were left out, one sentence each (sent to
+    /// the client as `Warning` headers).
+    pub skipped: Vec<String>,
 }
 
 /// Reads a page of the collection.
@@ -157,6 +160,7 @@ pub async fn list(
     let mut read_at = None;
     let mut more = false;
     let mut last_key = None;
+    let mut skipped = Vec::new();
     'pages: loop {
         let page = state
             .store
@@ -172,7 +176,14 @@ pub async fn list(
             // A namespaced resource listed across namespaces must not pick up a deeper key.
             start_after = Some(kv.key.clone());
             last_key = Some(kv.key.clone());
-            let obj = state.decode(&kv)?;
+            // A value that cannot be decoded must not break the list: leave it out, say so.
+            let obj = match state.decode(&kv) {
+                Ok(obj) => obj,
+                Err(e) => {
+                    skipped.push(e.message);
+                    continue;
+                }
+            };
             if q.matches(&obj) {
                 items.push(obj);
                 if q.limit.is_some_and(|l| items.len() >= l) {
@@ -195,6 +206,7 @@ pub async fn list(
         } else {
             None
         },
+        skipped,
     })
 }
 

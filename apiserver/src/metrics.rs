@@ -37,6 +37,73 @@ impl RequestCounts {
     }
 }
 
+/// A counter with one label, in Prometheus text format.
+#[derive(Debug)]
+pub struct CounterVec {
+    name: &'static str,
+    help: &'static str,
+    label: &'static str,
+    values: Mutex<BTreeMap<String, u64>>,
+}
+
+impl CounterVec {
+    /// An empty counter `name{label}`.
+    pub fn new(name: &'static str, help: &'static str, label: &'static str) -> Self {
+        Self {
+            name,
+            help,
+            label,
+            values: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    /// Adds one for `value` of the label.
+    pub fn inc(&self, value: &str) {
+        if let Ok(mut m) = self.values.lock() {
+            *m.entry(value.to_string()).or_default() += 1;
+        }
+    }
+
+    /// The count for `value` of the label.
+    pub fn get(&self, value: &str) -> u64 {
+        self.values
+            .lock()
+            .map(|m| m.get(value).copied().unwrap_or(0))
+            .unwrap_or(0)
+    }
+
+    /// The Prometheus exposition.
+    pub fn render(&self) -> String {
+        let (name, label) = (self.name, self.label);
+        let mut out = format!("# HELP {name} {}\n# TYPE {name} counter\n", self.help);
+        if let Ok(m) = self.values.lock() {
+            for (value, n) in m.iter() {
+                out.push_str(&format!("{name}{{{label}=\"{value}\"}} {n}\n"));
+            }
+        }
+        out
+    }
+}
+
+/// `apiserver_storage_decode_errors_total{resource}`, as kube-apiserver names it.
+pub fn decode_errors() -> Arc<CounterVec> {
+    Arc::new(CounterVec::new(
+        "apiserver_storage_decode_errors_total",
+        "Stored objects that could not be decoded, by resource.",
+        "resource",
+    ))
+}
+
+/// `configmaps` or `deployments.apps` for a store key `/registry/<group>/<plural>/…`.
+pub fn resource_of_key(key: &str) -> String {
+    let mut parts = key.trim_start_matches("/registry/").split('/');
+    match (parts.next(), parts.next()) {
+        (Some("core"), Some(plural)) => plural.to_string(),
+        (Some(group), Some(plural)) => format!("{plural}.{group}"),
+        _ => key.to_string(),
+    }
+}
+
 /// Kubernetes verb and resource of a request path (pure): `/api/v1/namespaces/x/configmaps/y`
 /// with GET is (`GET`, `configmaps`); collections GET are `LIST`, `?watch` is `WATCH`.
 pub fn classify(method: &Method, path: &str, query: Option<&str>) -> Option<(String, String)> {
@@ -84,6 +151,7 @@ pub async fn count(State(state): State<AppState>, req: Request, next: Next) -> R
 /// `GET /metrics`.
 pub async fn serve(State(state): State<AppState>) -> String {
     let mut out = state.requests.render();
+    out.push_str(&state.decode_errors.render());
     out.push_str(&state.watches.render());
     out.push_str(&format!(
         "# HELP apiserver_storage_watch_buffered_bytes Bytes of store events waiting in watches' store buffers.\n\
@@ -139,5 +207,22 @@ mod tests {
             Some(("DELETE".into(), "namespaces".into()))
         );
         assert_eq!(c(Method::GET, "/readyz", None), None);
+    }
+
+    #[test]
+    fn resource_label_of_store_keys() {
+        assert_eq!(
+            resource_of_key("/registry/core/configmaps/default/x"),
+            "configmaps"
+        );
+        assert_eq!(
+            resource_of_key("/registry/apps/deployments/shop/web"),
+            "deployments.apps"
+        );
+        let c = CounterVec::new("x_total", "X.", "resource");
+        c.inc("configmaps");
+        c.inc("configmaps");
+        assert_eq!(c.get("configmaps"), 2);
+        assert!(c.render().contains("x_total{resource=\"configmaps\"} 2\n"));
     }
 }

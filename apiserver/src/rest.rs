@@ -216,12 +216,13 @@ async fn route(
                     return watch::watch(state.clone(), res, t.namespace.clone(), lq, render).await;
                 }
                 let l = list::list(state, &res, ns, &lq).await?;
+                let warnings = l.skipped.clone();
                 let body = if table {
                     list::table_object(&res, l, include_object(q))
                 } else {
                     list::list_object(&res, l)
                 };
-                Ok(json_response(StatusCode::OK, &body, &[]))
+                Ok(json_response(StatusCode::OK, &body, &warnings))
             }
             Method::POST => {
                 let opts = write_opts(headers, q)?;
@@ -320,6 +321,7 @@ async fn route(
                                     .unwrap_or(0),
                                 items: vec![obj],
                                 continue_token: None,
+                                skipped: Vec::new(),
                             },
                             include_object(q),
                         )

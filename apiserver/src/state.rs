@@ -40,6 +40,8 @@ pub struct AppState {
     pub requests: Arc<crate::metrics::RequestCounts>,
     /// Bytes watches hold for their clients, and the limits that end a watch that falls behind.
     pub watches: Arc<crate::watch::Buffers>,
+    /// Stored values that could not be decoded, by resource (served on `/metrics`).
+    pub decode_errors: Arc<crate::metrics::CounterVec>,
 }
 
 impl AppState {
@@ -54,18 +56,33 @@ impl AppState {
             member: None,
             requests: crate::metrics::new_counts(),
             watches: Arc::new(crate::watch::Buffers::default()),
+            decode_errors: crate::metrics::decode_errors(),
         }
     }
 
-    /// Parses a stored value and sets its resourceVersion.
+    /// Parses a stored value and sets its resourceVersion. A value that cannot be parsed is
+    /// counted in `apiserver_storage_decode_errors_total` and answers 500 naming the key.
     pub fn decode(&self, kv: &KeyValue) -> ApiResult<Value> {
-        let mut obj: Value = serde_json::from_slice(&kv.value)
-            .map_err(|e| ApiError::internal(format!("stored object {} is corrupt: {e}", kv.key)))?;
+        let mut obj: Value = match serde_json::from_slice(&kv.value) {
+            Ok(obj @ Value::Object(_)) => obj,
+            Ok(_) => return Err(self.undecodable(kv, "not a JSON object")),
+            Err(e) => return Err(self.undecodable(kv, &e.to_string())),
+        };
         crate::meta::metadata_mut(&mut obj).insert(
             "resourceVersion".into(),
             Value::String(kv.mod_revision.to_string()),
         );
         Ok(obj)
+    }
+
+    fn undecodable(&self, kv: &KeyValue, why: &str) -> ApiError {
+        self.decode_errors
+            .inc(&crate::metrics::resource_of_key(&kv.key));
+        tracing::warn!(key = %kv.key, revision = kv.mod_revision, error = why, "stored object cannot be decoded");
+        ApiError::internal(format!(
+            "the stored object at {} (revision {}) cannot be decoded: {why}; it is left out of lists and can be deleted by name",
+            kv.key, kv.mod_revision
+        ))
     }
 
     /// Converts an object to the version `res` serves (no-op for built-ins or same version).

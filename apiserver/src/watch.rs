@@ -460,8 +460,15 @@ async fn follow(
                 };
                 last = ev.kv.mod_revision;
                 match translate(state, res, q, &ev, render).await {
-                    Some(line) => line,
-                    None => continue,
+                    Ok(Some(line)) => line,
+                    Ok(None) => continue,
+                    // Skipping it would leave the client's cache wrong for good: end the
+                    // watch so the client re-lists (the list leaves undecodable values out).
+                    Err(e) => {
+                        tracing::warn!(key = %ev.kv.key, revision = ev.kv.mod_revision, error = %e, "ending a watch at an event that cannot be delivered");
+                        outbox.push_last(error_line(&e));
+                        return;
+                    }
                 }
             }
         };
@@ -476,31 +483,38 @@ async fn follow(
     }
 }
 
-/// One store event as a watch line, after selector filtering and conversion; None to skip.
+/// One store event as a watch line, after selector filtering and conversion; None when the
+/// client is not interested; an error when the event exists for the client but cannot be
+/// delivered (a value that cannot be decoded, a conversion that fails).
 async fn translate(
     state: &AppState,
     res: &Resource,
     q: &ListQuery,
     ev: &cellfed_store::Event,
     render: &Renderer<'_>,
-) -> Option<String> {
-    let obj = state.decode(&ev.kv).ok()?;
+) -> ApiResult<Option<String>> {
+    let obj = state.decode(&ev.kv)?;
     let prev = match &ev.prev {
-        Some(p) => state.decode(p).ok(),
+        Some(p) => Some(state.decode(p)?),
         None => None,
     };
     let now_matches = q.matches(&obj);
     let prev_matches = prev.as_ref().is_some_and(|p| q.matches(p));
     let kind = match ev.kind {
-        EventKind::Created => now_matches.then_some("ADDED")?,
-        EventKind::Deleted => (now_matches || prev_matches).then_some("DELETED")?,
+        EventKind::Created if now_matches => "ADDED",
+        EventKind::Deleted if now_matches || prev_matches => "DELETED",
         EventKind::Updated => match (prev_matches, now_matches) {
             (true, true) => "MODIFIED",
             (false, true) => "ADDED",
             (true, false) => "DELETED",
-            (false, false) => return None,
+            (false, false) => return Ok(None),
         },
+        EventKind::Created | EventKind::Deleted => return Ok(None),
     };
-    let obj = state.convert(res, vec![obj]).await.ok()?.pop()?;
-    Some(event_line(kind, render.object(obj)))
+    let obj = state
+        .convert(res, vec![obj])
+        .await?
+        .pop()
+        .ok_or_else(|| ApiError::internal("conversion returned no object"))?;
+    Ok(Some(event_line(kind, render.object(obj))))
 }

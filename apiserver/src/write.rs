@@ -308,6 +308,7 @@ pub async fn create(
         crate::patch::track_update(None, &mut obj, &opts.field_manager, &now);
     }
     let stored = state.to_storage(res, obj.clone()).await?;
+    let encoded = crate::limits::encode_checked(res, &name, &stored)?;
     let key = res.key(ns, &name);
     if opts.dry_run {
         if state.store.get(&key, None).await?.is_some() {
@@ -318,7 +319,7 @@ pub async fn create(
             warnings,
         });
     }
-    let kv = match state.store.create(&key, encode(&stored)?, 0).await {
+    let kv = match state.store.create(&key, encoded, 0).await {
         Ok(kv) => kv,
         Err(StoreError::AlreadyExists { .. }) => {
             return Err(ApiError::already_exists(&res.group, &res.plural, &name));
@@ -513,6 +514,12 @@ pub async fn update(
     }
     let finished =
         new.pointer("/metadata/deletionTimestamp").is_some() && finalizers(&new).is_empty();
+    // Limits apply to what stays stored; an object whose last finalizer goes is deleted.
+    let encoded = if finished {
+        encode(&new)?
+    } else {
+        crate::limits::encode_checked(res, name, &new)?
+    };
     if opts.dry_run {
         let mut v = state.convert(res, vec![new]).await?;
         return Ok(Outcome {
@@ -526,14 +533,11 @@ pub async fn update(
             .delete(&key, Some(kv.mod_revision))
             .await
             .map(|mut kv| {
-                kv.value = encode(&new).unwrap_or_default();
+                kv.value.clone_from(&encoded);
                 kv
             })
     } else {
-        state
-            .store
-            .update(&key, encode(&new)?, kv.mod_revision, 0)
-            .await
+        state.store.update(&key, encoded, kv.mod_revision, 0).await
     };
     let kv = match result {
         Ok(kv) => kv,
@@ -578,7 +582,10 @@ pub async fn delete(
     let Some(kv) = state.store.get(&key, None).await? else {
         return Err(ApiError::not_found(&res.group, &res.plural, name));
     };
-    let mut obj = state.decode(&kv)?;
+    let mut obj = match state.decode(&kv) {
+        Ok(obj) => obj,
+        Err(_) => return delete_undecodable(state, res, name, &kv, options, dry_run).await,
+    };
     if let Some(uid) = options
         .pointer("/preconditions/uid")
         .and_then(Value::as_str)
@@ -706,6 +713,61 @@ pub async fn delete(
         crd::reload(state).await?;
     }
     Ok(out)
+}
+
+/// Deletes a stored value that cannot be decoded, by its key: no finalizers or owners can be
+/// read from it, so it goes at once. Answers a `Status` (there is no object to return).
+async fn delete_undecodable(
+    state: &AppState,
+    res: &Resource,
+    name: &str,
+    kv: &cellfed_store::KeyValue,
+    options: &Value,
+    dry_run: bool,
+) -> ApiResult<Value> {
+    if options.pointer("/preconditions/uid").is_some() {
+        return Err(ApiError::conflict(
+            &res.group,
+            &res.plural,
+            name,
+            "Precondition failed: the stored object cannot be decoded, so its UID cannot be checked",
+        ));
+    }
+    if let Some(rv) = options
+        .pointer("/preconditions/resourceVersion")
+        .and_then(Value::as_str)
+        && rv != kv.mod_revision.to_string()
+    {
+        return Err(ApiError::conflict(
+            &res.group,
+            &res.plural,
+            name,
+            &format!(
+                "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}",
+                kv.mod_revision
+            ),
+        ));
+    }
+    if !dry_run {
+        match state.store.delete(&kv.key, Some(kv.mod_revision)).await {
+            Ok(_) => {}
+            Err(StoreError::Conflict { .. }) => {
+                return Err(ApiError::modified(&res.group, &res.plural, name));
+            }
+            Err(StoreError::NotFound { .. }) => {
+                return Err(ApiError::not_found(&res.group, &res.plural, name));
+            }
+            Err(e) => return Err(e.into()),
+        }
+        tracing::warn!(key = %kv.key, "deleted a stored object that could not be decoded");
+    }
+    Ok(json!({
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Success",
+        "details": {"name": name, "group": res.group, "kind": res.plural},
+    }))
 }
 
 /// Removes every object of a CRD (all versions share one key prefix).

@@ -285,3 +285,198 @@ async fn watcher_that_never_reads_is_ended_and_memory_stays_bounded() {
     assert_eq!(events[0]["type"], "MODIFIED");
     assert_eq!(events[0]["object"]["data"]["n"], "after");
 }
+
+fn nested(levels: usize) -> Value {
+    let mut v = json!("bottom");
+    for _ in 0..levels {
+        v = json!({ "a": v });
+    }
+    v
+}
+
+/// The state of a running server without authentication, for router calls next to kubectl.
+fn open_state(srv: &Running) -> AppState {
+    let mut st = srv.state.clone();
+    st.tokens = None;
+    st
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nesting_bomb_is_refused_and_corrupt_rows_do_not_break_lists() {
+    let srv = start("corrupt").await;
+    let st = open_state(&srv);
+    for name in ["deep", "garbage", "bomb", "fine"] {
+        srv.kubectl_ok(&["create", "configmap", name, "--from-literal=k=v"], None)
+            .await;
+    }
+
+    // Two JSON patches of 100 levels each: the first fits, the second would nest ~200 deep.
+    let first = json!([{"op": "add", "path": "/deep", "value": nested(100)}]);
+    srv.kubectl_ok(
+        &[
+            "patch",
+            "configmap",
+            "deep",
+            "--type=json",
+            "-p",
+            &first.to_string(),
+        ],
+        None,
+    )
+    .await;
+    let inner = format!("/deep{}/more", "/a".repeat(99));
+    let second = json!([{"op": "add", "path": inner, "value": nested(100)}]);
+    let (ok, _, err) = srv
+        .kubectl(
+            &[
+                "patch",
+                "configmap",
+                "deep",
+                "--type=json",
+                "-p",
+                &second.to_string(),
+            ],
+            None,
+        )
+        .await;
+    assert!(!ok);
+    assert!(err.contains("is invalid"), "{err}");
+    assert!(err.contains("nesting depth limit"), "{err}");
+    let (code, status) = call(
+        &st,
+        "PATCH",
+        "/api/v1/namespaces/default/configmaps/deep",
+        "application/json-patch+json",
+        second.to_string(),
+    )
+    .await;
+    assert_eq!(code, 422, "{status}");
+    assert_eq!(status["reason"], "Invalid");
+    assert_eq!(status["details"]["causes"][0]["field"], "deep");
+    // A merge patch and a server-side apply are checked the same way.
+    let (code, _) = call(
+        &st,
+        "PATCH",
+        "/api/v1/namespaces/default/configmaps/fine",
+        "application/merge-patch+json",
+        json!({"deep": nested(115)}).to_string(),
+    )
+    .await;
+    assert_eq!(code, 422);
+    srv.kubectl_ok(&["get", "configmaps", "-A"], None).await;
+
+    // Rows corrupted in the table itself: garbage bytes, and a value nested past what the
+    // parser accepts (what the nesting bomb stored before objects were checked).
+    let mut too_deep = String::new();
+    for _ in 0..200 {
+        too_deep.push_str("{\"a\":");
+    }
+    too_deep.push('1');
+    too_deep.push_str(&"}".repeat(200));
+    for (name, value) in [
+        ("garbage", b"\x00not json{".to_vec()),
+        ("bomb", too_deep.into_bytes()),
+    ] {
+        let sql = format!(
+            "UPDATE {} SET value = ? WHERE name = ?",
+            st.store.log_table()
+        );
+        let done = sqlx::query(&sql)
+            .bind(value)
+            .bind(format!("/registry/core/configmaps/default/{name}"))
+            .execute(st.store.pool())
+            .await
+            .unwrap();
+        assert!(done.rows_affected() >= 1);
+    }
+
+    // LIST keeps working: kubectl in every namespace, and plain HTTP with a warning per row.
+    let (ok, out, err) = srv
+        .kubectl(&["get", "configmaps", "-A", "-o", "name"], None)
+        .await;
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("configmap/deep") && out.contains("configmap/fine"),
+        "{out}"
+    );
+    assert!(!out.contains("garbage") && !out.contains("bomb"), "{out}");
+    assert!(
+        err.contains("cannot be decoded"),
+        "kubectl shows the warning: {err}"
+    );
+    let req = http::Request::get("/api/v1/configmaps")
+        .body(Body::empty())
+        .unwrap();
+    let resp = cellfed_apiserver::router(st.clone())
+        .oneshot(req)
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let warnings: Vec<String> = resp
+        .headers()
+        .get_all("warning")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .collect();
+    assert_eq!(warnings.len(), 2, "{warnings:?}");
+    assert!(warnings.iter().any(|w| w.contains("default/garbage")));
+    assert!(st.decode_errors.get("configmaps") >= 2);
+    let (_, metrics) = call(&st, "GET", "/metrics", "", "").await;
+    assert!(
+        metrics
+            .as_str()
+            .unwrap()
+            .contains("apiserver_storage_decode_errors_total{resource=\"configmaps\"}")
+    );
+
+    // GET says what is wrong; DELETE by name removes them.
+    let (code, status) = call(
+        &st,
+        "GET",
+        "/api/v1/namespaces/default/configmaps/bomb",
+        "",
+        "",
+    )
+    .await;
+    assert_eq!(code, 500);
+    assert!(
+        status["message"]
+            .as_str()
+            .unwrap()
+            .contains("can be deleted"),
+        "{status}"
+    );
+    // A watch that meets one of them ends with an ERROR instead of skipping it silently.
+    let (_, listed) = call(&st, "GET", "/api/v1/namespaces/default/configmaps", "", "").await;
+    let rv = listed["metadata"]["resourceVersion"].as_str().unwrap();
+    let mut body = open_watch(
+        &st,
+        &format!("/api/v1/namespaces/default/configmaps?watch=1&resourceVersion={rv}"),
+    )
+    .await;
+    srv.kubectl_ok(&["delete", "configmap", "garbage", "bomb"], None)
+        .await;
+    let events = read_events(&mut body, 10, |e| e["type"] == "ERROR").await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["object"]["code"], 500);
+    assert!(
+        events[0]["object"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("cannot be decoded")
+    );
+    assert!(within(10, "the watch to end", body.next()).await.is_none());
+    for name in ["garbage", "bomb"] {
+        let (code, _) = call(
+            &st,
+            "GET",
+            &format!("/api/v1/namespaces/default/configmaps/{name}"),
+            "",
+            "",
+        )
+        .await;
+        assert_eq!(code, 404);
+    }
+    let (ok, _, err) = srv.kubectl(&["get", "configmaps", "-A"], None).await;
+    assert!(ok && !err.contains("cannot be decoded"), "{err}");
+}
