@@ -15,12 +15,52 @@ fn s<'a>(v: &'a Value, ptr: &str) -> &'a str {
     v.pointer(ptr).and_then(Value::as_str).unwrap_or_default()
 }
 
+/// The built-in resource `group`/`plural` names, if a CRD of that group and plural would take
+/// its place: its objects live under the same keys, so serving it would serve (and deleting it
+/// would delete) the built-in objects.
+pub fn shadowed_builtin(group: &str, plural: &str) -> Option<String> {
+    crate::registry::builtins()
+        .into_iter()
+        .find(|b| b.group == group && b.plural == plural)
+        .map(|b| format!("{}.{}", b.plural, b.group))
+}
+
+/// Field errors when a CRD would take the place of a built-in resource (same group and plural,
+/// or same group and kind).
+fn collisions(group: &str, plural: &str, kind: &str) -> Vec<Cause> {
+    let mut out = Vec::new();
+    if let Some(builtin) = shadowed_builtin(group, plural) {
+        out.push(Cause::invalid(
+            "spec.names.plural",
+            &json!(plural),
+            &format!(
+                "{builtin} is a built-in resource of this API server; a CustomResourceDefinition must not redefine it"
+            ),
+        ));
+    }
+    if let Some(b) = crate::registry::builtins()
+        .into_iter()
+        .find(|b| b.group == group && b.kind == kind && b.plural != plural)
+    {
+        out.push(Cause::invalid(
+            "spec.names.kind",
+            &json!(kind),
+            &format!(
+                "kind {kind} of group {group} is the built-in resource {}.{}; a CustomResourceDefinition must not redefine it",
+                b.plural, b.group
+            ),
+        ));
+    }
+    out
+}
+
 /// Field errors of a CRD spec.
 pub fn validate(crd: &Value) -> Vec<Cause> {
     let mut out = Vec::new();
     let group = s(crd, "/spec/group");
     let plural = s(crd, "/spec/names/plural");
     let name = s(crd, "/metadata/name");
+    out.extend(collisions(group, plural, s(crd, "/spec/names/kind")));
     if group.is_empty() {
         out.push(Cause::required("spec.group", ""));
     } else if !group.contains('.') {
@@ -255,6 +295,17 @@ pub async fn reload_registry(store: &cellfed_store::Store, registry: &Registry) 
         if crd.pointer("/metadata/deletionTimestamp").is_some() {
             continue;
         }
+        // Stored before such CRDs were refused: never let one take a built-in's place.
+        if let Some(builtin) =
+            shadowed_builtin(s(&crd, "/spec/group"), s(&crd, "/spec/names/plural"))
+        {
+            tracing::warn!(
+                crd = s(&crd, "/metadata/name"),
+                builtin,
+                "not serving a CustomResourceDefinition that would shadow a built-in resource; delete it"
+            );
+            continue;
+        }
         custom.extend(resources(&crd));
     }
     registry.set_custom(custom);
@@ -302,6 +353,27 @@ mod tests {
         assert_eq!(c["status"]["conditions"][1]["type"], "Established");
         assert_eq!(c["status"]["storedVersions"], json!(["v1"]));
         assert_eq!(c["status"]["acceptedNames"]["listKind"], "WidgetList");
+    }
+
+    #[test]
+    fn crds_that_would_shadow_built_ins_are_invalid() {
+        let mut c = crd();
+        c["metadata"]["name"] = json!("leases.coordination.k8s.io");
+        c["spec"]["group"] = json!("coordination.k8s.io");
+        c["spec"]["names"] = json!({"plural": "leases", "kind": "Lease"});
+        let causes = validate(&c);
+        assert_eq!(causes.len(), 1, "{causes:?}");
+        assert_eq!(causes[0].field, "spec.names.plural");
+        assert!(
+            causes[0]
+                .message
+                .contains("leases.coordination.k8s.io is a built-in")
+        );
+        c["metadata"]["name"] = json!("myleases.coordination.k8s.io");
+        c["spec"]["names"] = json!({"plural": "myleases", "kind": "Lease"});
+        assert_eq!(validate(&c)[0].field, "spec.names.kind");
+        c["spec"]["names"] = json!({"plural": "myleases", "kind": "MyLease"});
+        assert!(validate(&c).is_empty());
     }
 
     #[test]

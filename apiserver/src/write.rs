@@ -777,6 +777,14 @@ pub async fn delete_crd_objects(state: &AppState, crd_obj: &Value) -> ApiResult<
     if group.is_empty() || plural.is_empty() {
         return Ok(());
     }
+    // A CRD stored before shadowing CRDs were refused shares the built-in's keys: keep them.
+    if let Some(builtin) = crd::shadowed_builtin(group, plural) {
+        tracing::warn!(
+            builtin,
+            "deleting a CustomResourceDefinition that shadowed a built-in resource; its objects stay"
+        );
+        return Ok(());
+    }
     let prefix = format!("/registry/{group}/{plural}/");
     let list = state.store.list(&prefix, Default::default()).await?;
     for kv in list.items {

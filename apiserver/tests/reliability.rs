@@ -480,3 +480,98 @@ async fn nesting_bomb_is_refused_and_corrupt_rows_do_not_break_lists() {
     let (ok, _, err) = srv.kubectl(&["get", "configmaps", "-A"], None).await;
     assert!(ok && !err.contains("cannot be decoded"), "{err}");
 }
+
+fn shadowing_crd(group: &str, plural: &str, kind: &str) -> Value {
+    json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": format!("{plural}.{group}")},
+        "spec": {"group": group, "scope": "Namespaced",
+            "names": {"plural": plural, "kind": kind},
+            "versions": [{"name": "v9", "served": true, "storage": true,
+                "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}]}})
+}
+
+#[tokio::test]
+async fn crds_that_would_shadow_built_in_resources_are_refused() {
+    let dir = TempDir::new("shadow");
+    let st = state(&dir).await;
+    let crds = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions";
+    let lease = json!({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+        "metadata": {"name": "leader", "namespace": "default"}, "spec": {"holderIdentity": "a"}});
+    let leases = "/apis/coordination.k8s.io/v1/namespaces/default/leases";
+    let (code, _) = json(&st, "POST", leases, &lease).await;
+    assert_eq!(code, 201);
+
+    for (group, plural, kind, field) in [
+        (
+            "coordination.k8s.io",
+            "leases",
+            "Lease",
+            "spec.names.plural",
+        ),
+        (
+            "admissionregistration.k8s.io",
+            "validatingwebhookconfigurations",
+            "ValidatingWebhookConfiguration",
+            "spec.names.plural",
+        ),
+        (
+            "coordination.k8s.io",
+            "myleases",
+            "Lease",
+            "spec.names.kind",
+        ),
+    ] {
+        let (code, status) = json(&st, "POST", crds, &shadowing_crd(group, plural, kind)).await;
+        assert_eq!(code, 422, "{plural}.{group}: {status}");
+        assert_eq!(status["reason"], "Invalid");
+        assert_eq!(status["details"]["causes"][0]["field"], field, "{status}");
+        assert!(
+            status["message"].as_str().unwrap().contains("built-in"),
+            "{status}"
+        );
+    }
+    let (code, _) = call(
+        &st,
+        "GET",
+        "/apis/coordination.k8s.io/v9/namespaces/default/leases",
+        "",
+        "",
+    )
+    .await;
+    assert_eq!(code, 404, "no v9 of leases is served");
+
+    // One stored before such CRDs were refused is not served, and deleting it keeps the Leases.
+    let key = format!(
+        "{}leases.coordination.k8s.io",
+        cellfed_apiserver::crd::CRD_PREFIX
+    );
+    let old = shadowing_crd("coordination.k8s.io", "leases", "Lease");
+    st.store
+        .create(&key, serde_json::to_vec(&old).unwrap(), 0)
+        .await
+        .unwrap();
+    cellfed_apiserver::crd::reload(&st).await.unwrap();
+    let (code, _) = call(
+        &st,
+        "GET",
+        "/apis/coordination.k8s.io/v9/namespaces/default/leases",
+        "",
+        "",
+    )
+    .await;
+    assert_eq!(code, 404);
+    let (code, out) = call(
+        &st,
+        "DELETE",
+        &format!("{crds}/leases.coordination.k8s.io"),
+        "",
+        "",
+    )
+    .await;
+    assert_eq!(code, 200, "{out}");
+    let (code, got) = call(&st, "GET", &format!("{leases}/leader"), "", "").await;
+    assert_eq!(
+        (code, got["spec"]["holderIdentity"].as_str()),
+        (200, Some("a"))
+    );
+}
