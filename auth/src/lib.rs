@@ -15,6 +15,7 @@
 //! helpers. It must never print or format a token, key or secret (its `Debug` impls show names
 //! only). Nothing here depends on the apiserver or the store.
 
+pub mod encryption;
 pub mod rbac;
 pub mod service_account;
 pub mod token_file;
