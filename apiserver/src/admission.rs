@@ -3,11 +3,13 @@
 //! requests, over HTTPS with the webhook's caBundle (or a service reference resolved like the
 //! conversion webhooks), as kube-apiserver does. A denial answers the client with the webhook's
 //! status code (400 when none) and `admission webhook "<name>" denied the request: <message>`;
-//! a failing call refuses the request under `failurePolicy: Fail` (the default) and is skipped under
-//! `Ignore`. Not dispatched: DELETE and CONNECT, namespaceSelector/objectSelector (every namespace
+//! a failing call — no answer within `timeoutSeconds` (default 10, at most 30, as kube), a
+//! response over [`MAX_RESPONSE_BYTES`], anything not an allowed AdmissionReview — refuses the
+//! request under `failurePolicy: Fail` (the default) and is skipped under `Ignore`. Not dispatched: DELETE and CONNECT, namespaceSelector/objectSelector (every namespace
 //! and object matches), mutating webhooks.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
@@ -16,6 +18,10 @@ use crate::error::{ApiError, ApiResult};
 use crate::list::{ListQuery, list};
 use crate::registry::Resource;
 use crate::state::AppState;
+
+/// The largest AdmissionReview response accepted (a validating webhook's answer is a few
+/// hundred bytes; this leaves room for a long message).
+pub const MAX_RESPONSE_BYTES: usize = 3 * 1024 * 1024;
 
 /// The operation being admitted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -137,6 +143,7 @@ async fn call(
     let cc = hook.get("clientConfig").cloned().unwrap_or(Value::Null);
     let failed = |why: String| {
         if ignore {
+            tracing::warn!(webhook = name, error = %why, "failed calling webhook, failing open (failurePolicy: Ignore)");
             Ok(())
         } else {
             Err(ApiError::internal(format!(
@@ -149,18 +156,24 @@ async fn call(
         Err(e) => return failed(e.to_string()),
     };
     let body = serde_json::to_vec(&review).map_err(|e| ApiError::internal(e.to_string()))?;
+    // kube's defaulting and validation: 10 s unless set, 1..=30.
     let timeout = hook
         .get("timeoutSeconds")
         .and_then(Value::as_u64)
-        .unwrap_or(10);
-    let raw =
-        match tokio::time::timeout(std::time::Duration::from_secs(timeout), post(&cc, &t, body))
-            .await
-        {
-            Ok(Ok(raw)) => raw,
-            Ok(Err(e)) => return failed(e.to_string()),
-            Err(_) => return failed(format!("context deadline exceeded after {timeout}s")),
-        };
+        .unwrap_or(10)
+        .clamp(1, 30);
+    let raw = match post(
+        &cc,
+        &t,
+        body,
+        Duration::from_secs(timeout),
+        MAX_RESPONSE_BYTES,
+    )
+    .await
+    {
+        Ok(raw) => raw,
+        Err(e) => return failed(e.to_string()),
+    };
     let resp: Value = match serde_json::from_slice(&raw) {
         Ok(v) => v,
         Err(e) => return failed(format!("the response is not an AdmissionReview: {e}")),

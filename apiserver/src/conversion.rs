@@ -1,7 +1,10 @@
 //! CRD conversion webhooks: a `ConversionReview` (apiextensions.k8s.io/v1) POSTed as
-//! kube-apiserver does, over TLS with the CRD's caBundle as the only trust root.
+//! kube-apiserver does, over TLS with the CRD's caBundle as the only trust root. The HTTP client
+//! here serves the admission webhooks too: every call is bounded in time (connect, handshake,
+//! request and response together) and in response size, and its connection ends with the call.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use base64::Engine;
 use http_body_util::{BodyExt, Full};
@@ -34,6 +37,24 @@ pub enum WebhookError {
     /// The response is not a successful ConversionReview.
     #[error("response: {0}")]
     ReadResponse(String),
+    /// No complete response within the call's time limit.
+    #[error("Post \"{url}\": no response within {}s", after.as_secs_f64())]
+    Timeout { url: String, after: Duration },
+    /// The response body is larger than the call accepts.
+    #[error("Post \"{url}\": the response is larger than {limit} bytes")]
+    ResponseTooLarge { url: String, limit: usize },
+}
+
+/// Default time a conversion webhook call may take (`ServerConfig::conversion_webhook_timeout`).
+pub const DEFAULT_CONVERSION_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The largest response a conversion webhook may send for a request of `request_bytes`: the
+/// converted objects are about the size of the originals, so twice the request plus the
+/// request-body limit, however many objects a list converts at once.
+pub fn conversion_response_limit(request_bytes: usize) -> usize {
+    request_bytes
+        .saturating_mul(2)
+        .saturating_add(crate::MAX_BODY_BYTES)
 }
 
 pub(crate) struct Target {
@@ -43,6 +64,14 @@ pub(crate) struct Target {
     /// Where to connect.
     addr: String,
     path: String,
+}
+
+impl Target {
+    /// The URL called, for messages.
+    pub(crate) fn url(&self) -> String {
+        let scheme = if self.https { "https" } else { "http" };
+        format!("{scheme}://{}{}", self.addr, self.path)
+    }
 }
 
 pub(crate) fn target(state: &AppState, cc: &Value) -> Result<Target, WebhookError> {
@@ -104,7 +133,30 @@ pub(crate) fn target(state: &AppState, cc: &Value) -> Result<Target, WebhookErro
     })
 }
 
-pub(crate) async fn post(cc: &Value, t: &Target, body: Vec<u8>) -> Result<Vec<u8>, WebhookError> {
+/// POSTs `body` to the webhook: the whole exchange within `timeout`, a response body of at most
+/// `max_response` bytes.
+pub(crate) async fn post(
+    cc: &Value,
+    t: &Target,
+    body: Vec<u8>,
+    timeout: Duration,
+    max_response: usize,
+) -> Result<Vec<u8>, WebhookError> {
+    match tokio::time::timeout(timeout, exchange(cc, t, body, max_response)).await {
+        Ok(result) => result,
+        Err(_) => Err(WebhookError::Timeout {
+            url: t.url(),
+            after: timeout,
+        }),
+    }
+}
+
+async fn exchange(
+    cc: &Value,
+    t: &Target,
+    body: Vec<u8>,
+    max_response: usize,
+) -> Result<Vec<u8>, WebhookError> {
     let tcp = TcpStream::connect(&t.addr)
         .await
         .map_err(|source| WebhookError::Connect {
@@ -146,31 +198,62 @@ pub(crate) async fn post(cc: &Value, t: &Target, body: Vec<u8>) -> Result<Vec<u8
                 addr: t.addr.clone(),
                 source,
             })?;
-        send(hyper_util::rt::TokioIo::new(tls), req).await?
+        send(hyper_util::rt::TokioIo::new(tls), req, t, max_response).await?
     } else {
-        send(hyper_util::rt::TokioIo::new(tcp), req).await?
+        send(hyper_util::rt::TokioIo::new(tcp), req, t, max_response).await?
     };
     Ok(resp)
 }
 
-async fn send<I>(io: I, req: http::Request<Full<Bytes>>) -> Result<Vec<u8>, WebhookError>
+/// Ends the connection task when the call is over (or abandoned at its time limit).
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+async fn send<I>(
+    io: I,
+    req: http::Request<Full<Bytes>>,
+    t: &Target,
+    max_response: usize,
+) -> Result<Vec<u8>, WebhookError>
 where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
     let (mut sender, conn) = hyper::client::conn::http1::handshake(io)
         .await
         .map_err(|e| WebhookError::SendRequest(e.to_string()))?;
-    tokio::spawn(conn);
+    let _conn = AbortOnDrop(tokio::spawn(conn).abort_handle());
     let resp = sender
         .send_request(req)
         .await
         .map_err(|e| WebhookError::SendRequest(e.to_string()))?;
     let status = resp.status();
-    let body = resp
-        .into_body()
+    let too_large = || WebhookError::ResponseTooLarge {
+        url: t.url(),
+        limit: max_response,
+    };
+    let announced = resp
+        .headers()
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if announced.is_some_and(|n| n > max_response) {
+        return Err(too_large());
+    }
+    let body = http_body_util::Limited::new(resp.into_body(), max_response)
         .collect()
         .await
-        .map_err(|e| WebhookError::ReadResponse(e.to_string()))?
+        .map_err(|e| {
+            if e.is::<http_body_util::LengthLimitError>() {
+                too_large()
+            } else {
+                WebhookError::ReadResponse(e.to_string())
+            }
+        })?
         .to_bytes();
     if !status.is_success() {
         return Err(WebhookError::ReadResponse(format!(
@@ -200,7 +283,10 @@ pub async fn webhook_convert(
     });
     let t = target(state, client_config).map_err(fail)?;
     let body = serde_json::to_vec(&review).map_err(|e| ApiError::internal(e.to_string()))?;
-    let raw = post(client_config, &t, body).await.map_err(fail)?;
+    let limit = conversion_response_limit(body.len());
+    let raw = post(client_config, &t, body, state.conversion_timeout, limit)
+        .await
+        .map_err(fail)?;
     let resp: Value = serde_json::from_slice(&raw)
         .map_err(|e| fail(WebhookError::ReadResponse(e.to_string())))?;
     let r = resp

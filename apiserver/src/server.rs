@@ -58,6 +58,9 @@ pub struct ServerConfig {
     pub watch_buffer_bytes: usize,
     /// Bytes of events all watches together may have waiting (default 256 MiB).
     pub watch_buffer_total_bytes: usize,
+    /// How long one call to a CRD conversion webhook may take (default 30 s); admission webhooks
+    /// take their own `timeoutSeconds`.
+    pub conversion_webhook_timeout: Duration,
 }
 
 impl ServerConfig {
@@ -84,6 +87,7 @@ impl ServerConfig {
             table_prefix: "cellfed".into(),
             watch_buffer_bytes: crate::watch::DEFAULT_BUFFER_BYTES,
             watch_buffer_total_bytes: crate::watch::DEFAULT_TOTAL_BYTES,
+            conversion_webhook_timeout: crate::conversion::DEFAULT_CONVERSION_TIMEOUT,
         }
     }
 }
@@ -177,6 +181,7 @@ impl Server {
         };
         let mut state = AppState::new(store);
         state.converter = config.converter.clone();
+        state.conversion_timeout = config.conversion_webhook_timeout;
         state.watches = Arc::new(crate::watch::Buffers::new(
             config.watch_buffer_bytes,
             config.watch_buffer_total_bytes,

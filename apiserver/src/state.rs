@@ -42,6 +42,8 @@ pub struct AppState {
     pub watches: Arc<crate::watch::Buffers>,
     /// Stored values that could not be decoded, by resource (served on `/metrics`).
     pub decode_errors: Arc<crate::metrics::CounterVec>,
+    /// How long one call to a conversion webhook may take.
+    pub conversion_timeout: std::time::Duration,
 }
 
 impl AppState {
@@ -57,6 +59,7 @@ impl AppState {
             requests: crate::metrics::new_counts(),
             watches: Arc::new(crate::watch::Buffers::default()),
             decode_errors: crate::metrics::decode_errors(),
+            conversion_timeout: crate::conversion::DEFAULT_CONVERSION_TIMEOUT,
         }
     }
 

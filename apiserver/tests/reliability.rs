@@ -575,3 +575,157 @@ async fn crds_that_would_shadow_built_in_resources_are_refused() {
         (200, Some("a"))
     );
 }
+
+/// A webhook that accepts connections and never answers (not even a TLS handshake).
+async fn never_answering_webhook() -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((conn, _)) = listener.accept().await {
+            held.push(conn);
+        }
+    });
+    addr
+}
+
+/// A plain-HTTP webhook that answers every request with `len` bytes of body.
+async fn flooding_webhook(len: usize) -> std::net::SocketAddr {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = vec![0_u8; 64 * 1024];
+                let _ = conn.read(&mut buf).await;
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {len}\r\n\r\n"
+                );
+                let _ = conn.write_all(head.as_bytes()).await;
+                let _ = conn.write_all(&vec![b' '; len]).await;
+            });
+        }
+    });
+    addr
+}
+
+fn validating_hook(name: &str, url: &str, policy: &str) -> Value {
+    json!({"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingWebhookConfiguration",
+        "metadata": {"name": name},
+        "webhooks": [{"name": format!("{name}.example.com"), "clientConfig": {"url": url},
+            "rules": [{"apiGroups": [""], "apiVersions": ["v1"], "resources": ["configmaps"], "operations": ["CREATE"]}],
+            "failurePolicy": policy, "timeoutSeconds": 1, "sideEffects": "None", "admissionReviewVersions": ["v1"]}]})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admission_webhook_that_never_answers_or_floods_fails_within_its_limits() {
+    let dir = TempDir::new("hooks");
+    let st = state(&dir).await;
+    let hooks = "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations";
+    let cms = "/api/v1/namespaces/default/configmaps";
+    let hang = never_answering_webhook().await;
+    let url = format!("https://{hang}/validate");
+    let (code, _) = json(&st, "POST", hooks, &validating_hook("hang", &url, "Fail")).await;
+    assert_eq!(code, 201);
+
+    // failurePolicy Fail: refused once timeoutSeconds (1 s) pass, saying why.
+    let (code, status) = within(20, "the write to give up", json(&st, "POST", cms, &cm("a"))).await;
+    assert_eq!(code, 500, "{status}");
+    let message = status["message"].as_str().unwrap();
+    assert!(
+        message.contains("failed calling webhook \"hang.example.com\""),
+        "{message}"
+    );
+    assert!(message.contains("no response within 1s"), "{message}");
+    assert!(message.contains(&url), "{message}");
+
+    // failurePolicy Ignore: the same webhook lets the write pass.
+    let (_, mut config) = call(&st, "GET", &format!("{hooks}/hang"), "", "").await;
+    config["webhooks"][0]["failurePolicy"] = json!("Ignore");
+    let (code, _) = json(&st, "PUT", &format!("{hooks}/hang"), &config).await;
+    assert_eq!(code, 200);
+    let (code, out) = within(20, "the write to pass", json(&st, "POST", cms, &cm("b"))).await;
+    assert_eq!(code, 201, "{out}");
+    let (code, _) = call(&st, "DELETE", &format!("{hooks}/hang"), "", "").await;
+    assert_eq!(code, 200);
+
+    // A response larger than the cap is refused without reading it all.
+    let flood = flooding_webhook(8 * 1024 * 1024).await;
+    let config = validating_hook("flood", &format!("http://{flood}/validate"), "Fail");
+    let (code, _) = json(&st, "POST", hooks, &config).await;
+    assert_eq!(code, 201);
+    let (code, status) = within(20, "the write to give up", json(&st, "POST", cms, &cm("c"))).await;
+    assert_eq!(code, 500, "{status}");
+    assert!(
+        status["message"]
+            .as_str()
+            .unwrap()
+            .contains("the response is larger than 3145728 bytes"),
+        "{status}"
+    );
+    let (code, _) = call(&st, "GET", &format!("{cms}/c"), "", "").await;
+    assert_eq!(code, 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conversion_webhook_that_never_answers_fails_reads_and_ends_watches() {
+    let dir = TempDir::new("convert-hang");
+    let mut st = state(&dir).await;
+    st.conversion_timeout = Duration::from_secs(1);
+    let hang = never_answering_webhook().await;
+    let schema = json!({"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}});
+    let crd = json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": "widgets.example.com"},
+        "spec": {"group": "example.com", "scope": "Namespaced",
+            "names": {"plural": "widgets", "kind": "Widget"},
+            "conversion": {"strategy": "Webhook", "webhook": {"conversionReviewVersions": ["v1"],
+                "clientConfig": {"url": format!("https://{hang}/convert")}}},
+            "versions": [
+                {"name": "v1", "served": true, "storage": true, "schema": schema},
+                {"name": "v2", "served": true, "storage": false, "schema": schema}]}});
+    let (code, out) = json(
+        &st,
+        "POST",
+        "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+        &crd,
+    )
+    .await;
+    assert_eq!(code, 201, "{out}");
+    let v1 = "/apis/example.com/v1/namespaces/default/widgets";
+    let v2 = "/apis/example.com/v2/namespaces/default/widgets";
+    let widget = |name: &str| json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": name}, "spec": {"size": 1}});
+    let (code, created) = json(&st, "POST", v1, &widget("w1")).await;
+    assert_eq!(code, 201, "{created}");
+
+    // A read that needs the webhook gives up after the configured time, saying why.
+    let (code, status) = within(
+        20,
+        "the read to give up",
+        call(&st, "GET", &format!("{v2}/w1"), "", ""),
+    )
+    .await;
+    assert_eq!(code, 500, "{status}");
+    let message = status["message"].as_str().unwrap();
+    assert!(
+        message.contains("conversion webhook for widgets.example.com failed"),
+        "{message}"
+    );
+    assert!(message.contains("no response within 1s"), "{message}");
+
+    // A watch event that cannot be converted ends the watch with an ERROR, not a silent gap.
+    let rv = created["metadata"]["resourceVersion"].as_str().unwrap();
+    let mut body = open_watch(&st, &format!("{v2}?watch=1&resourceVersion={rv}")).await;
+    let (code, _) = json(&st, "POST", v1, &widget("w2")).await;
+    assert_eq!(code, 201);
+    let events = read_events(&mut body, 20, |e| e["type"] == "ERROR").await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["object"]["code"], 500);
+    assert!(
+        events[0]["object"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no response within 1s")
+    );
+    assert!(within(10, "the watch to end", body.next()).await.is_none());
+}
