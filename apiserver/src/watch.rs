@@ -37,7 +37,11 @@ pub const DEFAULT_TOTAL_BYTES: usize = 256 * 1024 * 1024;
 pub struct Buffers {
     per_watch: usize,
     total: usize,
+    /// Every byte waiting, initial events included.
     used: AtomicUsize,
+    /// Bytes of events after the initial ones: what `total` caps (initial events only wait for
+    /// room in their own watch, so one watch's initial burst never ends another watch).
+    live: AtomicUsize,
     peak: AtomicUsize,
     /// `resource` → watches ended because their client fell behind.
     terminated: Mutex<BTreeMap<String, u64>>,
@@ -57,6 +61,7 @@ impl Buffers {
             per_watch,
             total,
             used: AtomicUsize::new(0),
+            live: AtomicUsize::new(0),
             peak: AtomicUsize::new(0),
             terminated: Mutex::new(BTreeMap::new()),
         }
@@ -91,22 +96,24 @@ impl Buffers {
         }
     }
 
-    /// Takes `bytes` from the total, unless `capped` and other bytes would leave no room.
-    fn take(&self, bytes: usize, capped: bool) -> bool {
-        let taken = self
-            .used
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
-                let fits = !capped || used == 0 || used.saturating_add(bytes) <= self.total;
-                fits.then_some(used.saturating_add(bytes))
-            });
-        match taken {
-            Ok(before) => {
-                self.peak
-                    .fetch_max(before.saturating_add(bytes), Ordering::AcqRel);
-                true
+    /// Counts `bytes` of a line; a live line only if the live bytes of all watches leave room.
+    fn take(&self, bytes: usize, live: bool) -> bool {
+        if live {
+            let fits = self
+                .live
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |l| {
+                    let fits = l == 0 || l.saturating_add(bytes) <= self.total;
+                    fits.then_some(l.saturating_add(bytes))
+                })
+                .is_ok();
+            if !fits {
+                return false;
             }
-            Err(_) => false,
         }
+        let before = self.used.fetch_add(bytes, Ordering::AcqRel);
+        self.peak
+            .fetch_max(before.saturating_add(bytes), Ordering::AcqRel);
+        true
     }
 
     /// The Prometheus exposition of these gauges and counters.
@@ -137,6 +144,8 @@ impl Buffers {
 /// What one queued line holds of the budgets; given back when the connection takes the line.
 struct Charge {
     bytes: usize,
+    /// Counted in `Buffers::live` too.
+    live: bool,
     watch: Arc<AtomicUsize>,
     buffers: Arc<Buffers>,
     drained: Arc<Notify>,
@@ -146,6 +155,9 @@ impl Drop for Charge {
     fn drop(&mut self) {
         self.watch.fetch_sub(self.bytes, Ordering::AcqRel);
         self.buffers.used.fetch_sub(self.bytes, Ordering::AcqRel);
+        if self.live {
+            self.buffers.live.fetch_sub(self.bytes, Ordering::AcqRel);
+        }
         self.drained.notify_one();
     }
 }
@@ -197,10 +209,11 @@ impl Outbox {
             .is_ok()
     }
 
-    fn send(&self, line: String) -> Result<(), Refused> {
+    fn send(&self, line: String, live: bool) -> Result<(), Refused> {
         let line = Bytes::from(line);
         let charge = Charge {
             bytes: line.len(),
+            live,
             watch: self.queued.clone(),
             buffers: self.buffers.clone(),
             drained: self.drained.clone(),
@@ -223,17 +236,17 @@ impl Outbox {
             self.queued.fetch_sub(bytes, Ordering::AcqRel);
             return Err(Refused::Full);
         }
-        self.send(line)
+        self.send(line, true)
     }
 
-    /// Queues `line` once this watch's share has room (counted in the total, not capped by it).
+    /// Queues `line` once this watch's share has room (not capped by the total).
     async fn push_when_room(&self, line: String) -> Result<(), Refused> {
         let bytes = line.len();
         loop {
             // A drain after a failed reserve leaves a permit in `drained`: no wake-up is lost.
             if self.reserve(bytes, true) {
                 self.buffers.take(bytes, false);
-                return self.send(line);
+                return self.send(line, false);
             }
             tokio::select! {
                 () = self.drained.notified() => {}
@@ -247,7 +260,7 @@ impl Outbox {
         let bytes = line.len();
         self.reserve(bytes, false);
         self.buffers.take(bytes, false);
-        let _ = self.send(line);
+        let _ = self.send(line, false);
     }
 }
 
@@ -517,4 +530,45 @@ async fn translate(
         .pop()
         .ok_or_else(|| ApiError::internal("conversion returned no object"))?;
     Ok(Some(event_line(kind, render.object(obj))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn watches_hold_at_most_their_share_and_get_it_back_when_lines_are_taken() {
+        let buffers = Arc::new(Buffers::new(100, 150));
+        let (a, mut rx_a) = Outbox::new(buffers.clone());
+        let (b, _rx_b) = Outbox::new(buffers.clone());
+        let (c, _rx_c) = Outbox::new(buffers.clone());
+        let line = |n: usize| "x".repeat(n);
+        assert_eq!(a.try_push(line(60)), Ok(()));
+        assert_eq!(a.try_push(line(60)), Err(Refused::Full), "a's share");
+        assert_eq!(b.try_push(line(60)), Ok(()));
+        assert_eq!(b.try_push(line(40)), Err(Refused::Full), "the total");
+        // Initial events wait for their own watch only; the total does not refuse them.
+        c.push_when_room(line(90)).await.unwrap();
+        assert_eq!(buffers.used(), 210);
+        // The connection takes a's line: a's share and the total are given back.
+        drop(rx_a.recv().await);
+        assert_eq!(buffers.used(), 150);
+        assert_eq!(b.try_push(line(40)), Ok(()));
+        assert_eq!(buffers.peak(), 210);
+        // A full watch's initial event waits until its connection takes a line.
+        a.push_when_room(line(100)).await.unwrap();
+        let waiting = tokio::spawn(async move {
+            a.push_when_room(line(10)).await.unwrap();
+            a
+        });
+        drop(rx_a.recv().await);
+        let a = tokio::time::timeout(Duration::from_secs(10), waiting)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(a.queued.load(Ordering::Acquire), 10);
+        // One line larger than a whole share still fits into an empty buffer.
+        let (d, _rx_d) = Outbox::new(Arc::new(Buffers::new(100, 150)));
+        assert_eq!(d.try_push(line(500)), Ok(()));
+    }
 }
