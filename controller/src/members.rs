@@ -65,6 +65,9 @@ pub struct Member {
     pub client_error: Option<String>,
     /// Fingerprint of the spec + secret the client was built from (watches restart on change).
     pub fingerprint: String,
+    /// Reached through a tunnel proxy: the proxy URL (with credentials) and the CONNECT
+    /// target, to ask the proxy why a probe failed.
+    tunnel: Option<(String, String)>,
     health: Mutex<Health>,
 }
 
@@ -191,6 +194,7 @@ impl Members {
                     client,
                     client_error,
                     fingerprint,
+                    tunnel: tunnel_of(&cluster, secret.as_deref()),
                     health: Mutex::new(health),
                 }),
             );
@@ -219,6 +223,13 @@ impl Members {
             let outcome = match &member.client {
                 Some(c) => probe(c, health.timeout).await,
                 None => Err(member.client_error.clone().unwrap_or_default()),
+            };
+            // network: a probe that failed through a tunnel asks the tunnel proxy why
+            let outcome = match (&outcome, &member.tunnel) {
+                (Err(_), Some((proxy, target))) => {
+                    tunnel_refusal(proxy, target).await.map_or(outcome, Err)
+                }
+                _ => outcome,
             };
             let flipped = member.observe(outcome.is_ok(), health);
             let ready = member.ready();
@@ -251,12 +262,13 @@ fn condition_status(ready: bool, outcome: &std::result::Result<(), String>) -> s
     let now = jiff::Timestamp::now()
         .strftime("%Y-%m-%dT%H:%M:%SZ")
         .to_string();
+    let unreachable = match outcome {
+        Err(e) if e.starts_with(TUNNEL_DISCONNECTED) => TUNNEL_DISCONNECTED,
+        _ => "ClusterNotReachable",
+    };
     let (reason, message) = match (ready, outcome) {
         (true, _) => ("ClusterReady", "/readyz responded with ok".to_string()),
-        (false, Err(e)) => (
-            "ClusterNotReachable",
-            format!("cluster is not reachable: {e}"),
-        ),
+        (false, Err(e)) => (unreachable, format!("cluster is not reachable: {e}")),
         (false, Ok(())) => (
             "ClusterNotReady",
             "/readyz responded, waiting for the success threshold".into(),
@@ -274,7 +286,7 @@ fn condition_status(ready: bool, outcome: &std::result::Result<(), String>) -> s
         conditions.push(json!({
             "type": "Offline",
             "status": "True",
-            "reason": "ClusterNotReachable",
+            "reason": unreachable,
             "message": message,
             "lastProbeTime": now,
             "lastTransitionTime": now,
@@ -370,7 +382,7 @@ pub async fn build_client(
         .filter_map(|c| c.cluster.as_mut())
     {
         if let Some(proxy) = &cluster.spec.proxy_url {
-            c.proxy_url = Some(proxy.clone());
+            c.proxy_url = Some(with_proxy_token(proxy, text(PROXY_TOKEN_KEY).as_deref()));
         }
         if cluster
             .spec
@@ -389,4 +401,151 @@ pub async fn build_client(
     // watches are re-opened every WATCH_TIMEOUT_SECONDS; single requests carry their own timeouts
     config.read_timeout = Some(Duration::from_secs(60));
     kube::Client::try_from(config).map_err(|e| format!("client of cluster {name}: {e}"))
+}
+
+/// Reason of a cluster whose tunnel agent is not connected (the cellfed tunnel proxy refused
+/// the CONNECT with `Cellfed-Tunnel-Error: TunnelDisconnected`).
+pub const TUNNEL_DISCONNECTED: &str = "TunnelDisconnected";
+
+/// Key of the cluster Secret holding the token the tunnel proxy expects (`kubectl cellfed
+/// join --via-tunnel` writes it); sent as the proxy URL's basic-auth password, so the token
+/// never appears in the KubeFedCluster itself.
+pub const PROXY_TOKEN_KEY: &str = "proxyToken";
+
+/// `proxy` with `cellfed:TOKEN@` as user info, unless it has user info already (pure).
+fn with_proxy_token(proxy: &str, token: Option<&str>) -> String {
+    match (token, proxy.split_once("://")) {
+        (Some(t), Some((scheme, rest))) if !rest.split('/').next().unwrap_or("").contains('@') => {
+            format!("{scheme}://cellfed:{t}@{rest}")
+        }
+        _ => proxy.to_string(),
+    }
+}
+
+/// The effective proxy URL and the CONNECT target (`host:port` of `apiEndpoint`) of a cluster
+/// with a `proxyURL`.
+fn tunnel_of(cluster: &KubeFedCluster, secret: Option<&Secret>) -> Option<(String, String)> {
+    let proxy = cluster.spec.proxy_url.as_ref()?;
+    let token = secret
+        .and_then(|s| s.data.as_ref())
+        .and_then(|d| d.get(PROXY_TOKEN_KEY))
+        .map(|b| String::from_utf8_lossy(&b.0).trim().to_string());
+    let endpoint: http::Uri = cluster.spec.api_endpoint.parse().ok()?;
+    let target = format!(
+        "{}:{}",
+        endpoint.host()?,
+        endpoint.port_u16().unwrap_or(443)
+    );
+    Some((with_proxy_token(proxy, token.as_deref()), target))
+}
+
+/// Asks an `http://` tunnel proxy for `target` the way the client did and returns a
+/// `TunnelDisconnected: …` message when the proxy says the cluster's agent is away; None when
+/// the proxy says anything else or cannot be asked within 2 s.
+async fn tunnel_refusal(proxy: &str, target: &str) -> Option<String> {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let uri: http::Uri = proxy.parse().ok()?;
+    if uri.scheme_str() != Some("http") {
+        return None;
+    }
+    let authority = uri.authority()?.as_str();
+    let (userinfo, host) = match authority.rsplit_once('@') {
+        Some((u, h)) => (Some(u), h),
+        None => (None, authority),
+    };
+    let addr = match uri.port_u16() {
+        Some(_) => host.to_string(),
+        None => format!("{host}:80"),
+    };
+    let auth = userinfo
+        .map(|u| {
+            format!(
+                "Proxy-Authorization: Basic {}\r\n",
+                base64::engine::general_purpose::STANDARD.encode(u)
+            )
+        })
+        .unwrap_or_default();
+    let ask = async {
+        let mut tcp = tokio::net::TcpStream::connect(&addr).await.ok()?;
+        let request = format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n{auth}\r\n");
+        tcp.write_all(request.as_bytes()).await.ok()?;
+        let mut head = Vec::new();
+        let mut chunk = [0u8; 1024];
+        while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 8192 {
+            let n = tcp.read(&mut chunk).await.ok()?;
+            if n == 0 {
+                break;
+            }
+            head.extend_from_slice(&chunk[..n]);
+        }
+        Some(String::from_utf8_lossy(&head).into_owned())
+    };
+    let head = tokio::time::timeout(Duration::from_secs(2), ask)
+        .await
+        .ok()??;
+    let disconnected = head.lines().any(|l| {
+        l.split_once(':').is_some_and(|(k, v)| {
+            k.trim().eq_ignore_ascii_case("cellfed-tunnel-error") && v.trim() == TUNNEL_DISCONNECTED
+        })
+    });
+    disconnected.then(|| {
+        format!(
+            "{TUNNEL_DISCONNECTED}: the tunnel proxy {host} has no agent connected for {target}"
+        )
+    })
+}
+
+#[cfg(test)]
+mod tunnel_tests {
+    use super::*;
+
+    #[test]
+    fn proxy_tokens_become_user_info() {
+        assert_eq!(
+            with_proxy_token("http://tunnel:8132", Some("t")),
+            "http://cellfed:t@tunnel:8132"
+        );
+        assert_eq!(
+            with_proxy_token("http://u:p@tunnel:8132", Some("t")),
+            "http://u:p@tunnel:8132"
+        );
+        assert_eq!(
+            with_proxy_token("http://tunnel:8132", None),
+            "http://tunnel:8132"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_tunnel_proxy_names_a_disconnected_agent() {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = tokio::spawn(async move {
+            let (mut tcp, _) = listener.accept().await.unwrap();
+            let mut buf = [0u8; 1024];
+            let n = tcp.read(&mut buf).await.unwrap();
+            let req = String::from_utf8_lossy(&buf[..n]).to_string();
+            tcp.write_all(b"HTTP/1.1 502 Bad Gateway\r\ncellfed-tunnel-error: TunnelDisconnected\r\ncontent-length: 0\r\n\r\n")
+                .await
+                .unwrap();
+            req
+        });
+        let why = tunnel_refusal(
+            &format!("http://cellfed:t@127.0.0.1:{port}"),
+            "member1.cluster.internal:443",
+        )
+        .await
+        .unwrap();
+        assert!(why.starts_with(TUNNEL_DISCONNECTED), "{why}");
+        let req = server.await.unwrap();
+        assert!(req.starts_with("CONNECT member1.cluster.internal:443 HTTP/1.1"));
+        assert!(
+            req.contains("Proxy-Authorization: Basic Y2VsbGZlZDp0"),
+            "{req}"
+        );
+        assert_eq!(
+            tunnel_refusal("https://127.0.0.1:1", "member1.cluster.internal:443").await,
+            None
+        );
+    }
 }
