@@ -151,6 +151,14 @@ pub fn parse_token_file(path: &Path, text: &str) -> Result<Vec<TokenEntry>, Auth
     Ok(entries)
 }
 
+/// A random token of 64 hex characters (what `join --via-tunnel` and `cellfed up --tunnel`
+/// generate).
+pub fn random_token() -> String {
+    use rand::Rng as _;
+    let bytes: [u8; 32] = rand::thread_rng().r#gen();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 fn tokens_equal(a: &str, b: &str) -> bool {
     a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
 }
@@ -349,5 +357,7 @@ mod tests {
         assert!(!auth.proxy(Some("Bearer p2")));
         assert!(!auth.proxy(None));
         assert!(!Authenticator::default().proxy(Some("Bearer ")));
+        assert_eq!(random_token().len(), 64);
+        assert_ne!(random_token(), random_token());
     }
 }

@@ -3,6 +3,7 @@
 mod apiserver;
 pub mod controller;
 mod member;
+mod tunnel;
 mod up;
 pub mod webhook;
 
@@ -54,6 +55,16 @@ enum Command {
     ///
     /// Example: cellfed up --members 2 --data-dir .cellfed && export KUBECONFIG=.cellfed/kubeconfig
     Up(up::UpArgs),
+    /// Run the tunnel server of the federation plane: agents of members behind NAT dial in, the
+    /// controller reaches those members through its CONNECT proxy (KubeFedCluster spec.proxyURL).
+    ///
+    /// Example: cellfed tunnel-server --agent-token-file agents.csv --proxy-token-file proxy-token
+    TunnelServer(tunnel::TunnelServerArgs),
+    /// Run a tunnel agent next to a member cluster: dials out to the tunnel server and carries the
+    /// controller's connections to the member's apiserver.
+    ///
+    /// Example: cellfed agent --server https://tunnel.example.com:8132 --cluster-name member1 --token-file token --ca-file ca.crt --apiserver https://10.0.0.1:6443
+    Agent(tunnel::AgentArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -72,6 +83,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Crds(args) => crds(&args),
         Command::Chart(args) => chart(&args),
         Command::Up(args) => runtime()?.block_on(up::run(args)),
+        Command::TunnelServer(args) => runtime()?.block_on(tunnel::run_server(args)),
+        Command::Agent(args) => runtime()?.block_on(tunnel::run_agent(args)),
     }
 }
 

@@ -23,6 +23,10 @@ pub struct UpArgs {
     /// the same directory keeps the data and the ports.
     #[arg(long, default_value = ".cellfed")]
     pub data_dir: PathBuf,
+    /// Reach the members through the tunnel, as members behind NAT: each is registered as
+    /// `https://memberN.cluster.internal:PORT`, a name only its `cellfed agent` resolves.
+    #[arg(long)]
+    pub tunnel: bool,
 }
 
 /// The in-process conversion webhook.
@@ -110,6 +114,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
             &mdir,
         );
         config.member = Some(cellfed_apiserver::member::SimConfig { nodes: 3 });
+        config.tls_hosts = vec![cellfed_tunnel::protocol::default_tunnel_host(&name)];
         let server = cellfed_apiserver::Server::bind(config)
             .await
             .with_context(|| format!("starting {name}"))?;
@@ -150,10 +155,21 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     super::webhook::register(&host_client, &webhook_url, &ca).await?;
 
     // join the members
+    let mut tunnel = match args.tunnel {
+        true => Some(
+            super::tunnel::UpTunnel::start(dir, &host_client, stopped(stop_rx.clone()), &mut tasks)
+                .await?,
+        ),
+        false => None,
+    };
     let kc = kube::config::Kubeconfig::read_from(&kubeconfig)?;
     for (name, _) in &member_kubeconfigs {
         let access = crate::plugin::join::member_access(&kc, name)?;
         let member = crate::plugin::client_for(Some(&kubeconfig), Some(name)).await?;
+        if let Some(t) = tunnel.as_mut() {
+            t.join(&host_client, &member, &access, name).await?;
+            continue;
+        }
         // cellfed members mint no service-account tokens: use the context's token at once
         crate::plugin::join::join(
             &host_client,
@@ -216,6 +232,9 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         dir.display(),
     );
 
+    if let Some(t) = &tunnel {
+        let _ = writeln!(std::io::stdout(), "{}", t.summary());
+    }
     super::ctrl_c().await;
     eprintln!("stopping …");
     let _ = stop_tx.send(true);

@@ -10,6 +10,7 @@ pub mod federate;
 pub mod join;
 pub mod orphaning;
 pub mod rollout;
+pub mod tunnel;
 pub mod types;
 
 use std::path::PathBuf;
@@ -135,6 +136,8 @@ struct JoinArgs {
     token_wait: Duration,
     #[command(flatten)]
     dry_run: DryRun,
+    #[command(flatten)]
+    tunnel: tunnel::TunnelJoinArgs,
 }
 
 #[derive(Debug, clap::Args)]
@@ -399,6 +402,12 @@ async fn run_async(p: Plugin) -> anyhow::Result<()> {
                 token_wait: a.token_wait,
                 ..join::JoinOptions::new(&a.name, fed_ns)
             };
+            if a.tunnel.via_tunnel {
+                let t = tunnel::Tunnel::from_args(&a.tunnel, &a.name)?;
+                let (lines, manifests) =
+                    tunnel::join(&host().await?, &member, &access, &opts, &t).await?;
+                return tunnel::print(&a.name, &a.tunnel, &lines, &manifests);
+            }
             print_lines(&join::join_with(&host().await?, &member, &access, &opts).await?);
         }
         Command::Unjoin(a) => {
