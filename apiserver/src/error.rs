@@ -262,6 +262,20 @@ impl From<cellfed_store::Error> for ApiError {
                 );
                 e
             }
+            cellfed_store::Error::Busy { retry_after } => {
+                // kube-apiserver's answer when it cannot take a request now
+                // (`NewTooManyRequests`): clients wait `Retry-After` and try again.
+                let seconds = retry_after.as_secs().max(1);
+                let mut e = Self::new(
+                    429,
+                    "TooManyRequests",
+                    format!(
+                        "the storage is busy with conflicting writes from other apiservers; nothing was written, please try again in {seconds} seconds"
+                    ),
+                );
+                e.details = Some(json!({"retryAfterSeconds": seconds}));
+                e
+            }
             other => Self::internal(other.to_string()),
         }
     }
@@ -275,6 +289,12 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         );
+        // As kube-apiserver: a Status that says when to retry says it in the header too.
+        let retry_after = self.details.as_ref().map(|d| &d["retryAfterSeconds"]);
+        if let Some(seconds) = retry_after.and_then(Value::as_u64).filter(|s| *s > 0) {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
         resp
     }
 }
@@ -282,6 +302,24 @@ impl IntoResponse for ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_busy_store_answers_429_with_retry_after() {
+        let busy = cellfed_store::Error::Busy {
+            retry_after: std::time::Duration::from_millis(1500),
+        };
+        let e = ApiError::from(busy);
+        let s = e.status();
+        assert_eq!(s["code"], 429);
+        assert_eq!(s["reason"], "TooManyRequests");
+        assert_eq!(s["details"]["retryAfterSeconds"], 1);
+        let resp = e.into_response();
+        assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(resp.headers()[header::RETRY_AFTER], "1");
+        // Errors that say nothing about retrying carry no header.
+        let resp = ApiError::internal("x").into_response();
+        assert!(resp.headers().get(header::RETRY_AFTER).is_none());
+    }
 
     #[test]
     fn invalid_status_reads_like_kube() {

@@ -3,6 +3,8 @@
 //! and returned, session settings and the migration lock. The rest of the crate writes portable
 //! SQL with `?` placeholders and asks this module for the rest.
 
+use std::time::Duration;
+
 use sqlx::AnyConnection;
 
 use crate::{Error, Result};
@@ -157,19 +159,38 @@ impl Backend {
         )
     }
 
-    /// Statements run on every new connection.
-    pub(crate) fn session_setup(self) -> &'static [&'static str] {
-        match self {
-            // WAL itself is persistent and set once at open; NORMAL is durable in WAL mode
-            // against process crashes (not power loss), like most embedded users run it.
-            Backend::Sqlite => &["PRAGMA synchronous = NORMAL"],
+    /// Statements run on every new connection: SQLite's durability level, the isolation the
+    /// writer needs, and the bound on lock waits when one is configured.
+    pub(crate) fn session_setup(
+        self,
+        synchronous: crate::Synchronous,
+        lock_wait: Option<Duration>,
+    ) -> Vec<String> {
+        let mut setup = match self {
+            // WAL itself is persistent and set once at open; `synchronous` is per connection.
+            // FULL (the default) syncs the WAL on every commit: acknowledged writes survive
+            // power loss; NORMAL only survives process crashes (see docs/store.md).
+            Backend::Sqlite => vec![format!("PRAGMA synchronous = {}", synchronous.as_str())],
             // Every statement must see the newest committed rows: a writer reads the key's
             // latest version right after taking the counter row lock, and REPEATABLE READ
             // could hand it an older snapshot.
-            Backend::MySql => &["SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED"],
+            Backend::MySql => vec!["SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED".into()],
             // PostgreSQL's default (READ COMMITTED) is what we need.
-            Backend::Postgres => &[],
+            Backend::Postgres => Vec::new(),
+        };
+        if let Some(wait) = lock_wait {
+            let millis = wait.as_millis().max(1);
+            setup.push(match self {
+                Backend::Sqlite => format!("PRAGMA busy_timeout = {millis}"),
+                // Whole seconds, at least one.
+                Backend::MySql => format!(
+                    "SET SESSION innodb_lock_wait_timeout = {}",
+                    millis.div_ceil(1000)
+                ),
+                Backend::Postgres => format!("SET lock_timeout = {millis}"),
+            });
         }
+        setup
     }
 
     /// How a write transaction starts, when not with a plain `BEGIN`.

@@ -10,10 +10,13 @@
 
 mod compact;
 mod dialect;
+mod literal;
 mod read;
+mod retry;
 mod row;
 mod schema;
 mod sql;
+mod url;
 mod watch;
 mod write;
 
@@ -26,6 +29,8 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, ConnectOptions, Executor};
 
 pub use dialect::Backend;
+pub use retry::RetryPolicy;
+pub use url::Synchronous;
 
 /// Errors of the store.
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +57,13 @@ pub enum Error {
     /// A watcher fell behind and was cut off; it must re-list.
     #[error("watcher fell behind and was cut off")]
     WatcherLagged,
+    /// The database kept rolling the write back for concurrency reasons (deadlocks, lock wait
+    /// timeouts, serialization or certification failures: other writers on the same rows) past
+    /// `Config::retry`; nothing was written. The apiserver answers 429 with `Retry-After`.
+    #[error(
+        "the database is busy with conflicting writers; nothing was written, retry after {retry_after:?}"
+    )]
+    Busy { retry_after: Duration },
     /// The database failed or is unreachable.
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
@@ -111,6 +123,14 @@ pub struct Config {
     /// (default `cellfed`); ASCII letters, digits and `_` only. Several stores (and tests) can
     /// share one database with different prefixes.
     pub table_prefix: String,
+    /// How writes rolled back by the database for concurrency reasons are retried before
+    /// `Error::Busy` (default: up to 10 attempts within 5 s, jittered exponential backoff).
+    pub retry: RetryPolicy,
+    /// How long a statement waits for a row lock (the counter row: another writer's
+    /// transaction) before the database gives up on it, which the writer then retries like
+    /// any conflict: `innodb_lock_wait_timeout` (whole seconds) on MySQL, `lock_timeout` on
+    /// PostgreSQL, `busy_timeout` on SQLite. None (default) keeps the database's own setting.
+    pub lock_wait_timeout: Option<Duration>,
 }
 
 impl Config {
@@ -122,6 +142,8 @@ impl Config {
             watch_buffer: 10_000,
             watch_buffer_bytes: 64 * 1024 * 1024,
             table_prefix: "cellfed".to_owned(),
+            retry: RetryPolicy::default(),
+            lock_wait_timeout: None,
         }
     }
 
@@ -131,6 +153,15 @@ impl Config {
         self.table_prefix = prefix.into();
         self
     }
+}
+
+/// Counters of a `Store`'s writer since it opened.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriteStats {
+    /// Batches applied again after the database rolled them back for concurrency reasons.
+    pub retries: u64,
+    /// Batches given up on with `Error::Busy`.
+    pub busy: u64,
 }
 
 /// Options of `Store::list`.
@@ -198,15 +229,17 @@ impl Store {
         }
         let backend = Backend::from_url(&config.url)?;
         sqlx::any::install_default_drivers();
-        let (url, in_memory) = normalise_url(backend, &config.url);
-        let options = AnyConnectOptions::from_str(&url)?.disable_statement_logging();
-        let setup = backend.session_setup();
+        let target = url::parse(backend, &config.url)?;
+        let in_memory = target.in_memory;
+        let options = AnyConnectOptions::from_str(&target.url)?.disable_statement_logging();
+        let setup = Arc::new(backend.session_setup(target.synchronous, config.lock_wait_timeout));
         let mut pool = AnyPoolOptions::new()
             .acquire_timeout(Duration::from_secs(10))
             .after_connect(move |conn, _meta| {
+                let setup = setup.clone();
                 Box::pin(async move {
-                    for statement in setup {
-                        conn.execute(*statement).await?;
+                    for statement in setup.iter() {
+                        conn.execute(statement.as_str()).await?;
                     }
                     Ok(())
                 })
@@ -233,7 +266,7 @@ impl Store {
             sql.clone(),
             config.poll_interval,
         );
-        let writer = write::Writer::start(pool.clone(), sql.clone(), hub.clone());
+        let writer = write::Writer::start(pool.clone(), sql.clone(), hub.clone(), config.retry);
         Ok(Store {
             inner: Arc::new(Inner {
                 pool,
@@ -332,6 +365,11 @@ impl Store {
         self.inner.hub.buffered_bytes()
     }
 
+    /// What the writer has retried so far, for metrics and tests.
+    pub fn write_stats(&self) -> WriteStats {
+        self.inner.writer.stats()
+    }
+
     /// Removes history older than `revision` (the newest version of live keys is kept).
     /// Reads and watches below `revision` then fail with `Compacted`. Compacting to a revision
     /// at or below the compacted one does nothing; beyond the current one is `FutureRevision`.
@@ -348,18 +386,4 @@ impl Store {
         }
         compact::compact(&self.inner, target).await
     }
-}
-
-/// The URL sqlx should open, and whether it is a private in-memory SQLite database.
-/// SQLite files are created when missing unless the URL says otherwise (`mode=…`).
-fn normalise_url(backend: Backend, url: &str) -> (String, bool) {
-    if backend != Backend::Sqlite {
-        return (url.to_owned(), false);
-    }
-    let in_memory = url.contains(":memory:") || url.contains("mode=memory");
-    if in_memory || url.contains("mode=") {
-        return (url.to_owned(), in_memory);
-    }
-    let sep = if url.contains('?') { '&' } else { '?' };
-    (format!("{url}{sep}mode=rwc"), false)
 }

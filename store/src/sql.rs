@@ -7,7 +7,7 @@ pub(crate) const ROW_COLUMNS: &str =
     "revision, name, created, deleted, create_revision, prev_revision, lease, value, old_value";
 
 /// [`ROW_COLUMNS`] of the table aliased `l`.
-const L_ROW_COLUMNS: &str = "l.revision, l.name, l.created, l.deleted, l.create_revision, \
+pub(crate) const L_ROW_COLUMNS: &str = "l.revision, l.name, l.created, l.deleted, l.create_revision, \
     l.prev_revision, l.lease, l.value, l.old_value";
 
 /// Rendered statements; `?` already rewritten for the backend.
@@ -15,6 +15,8 @@ const L_ROW_COLUMNS: &str = "l.revision, l.name, l.created, l.deleted, l.create_
 pub(crate) struct Sql {
     pub backend: Backend,
     pub log: String,
+    /// The counter table.
+    pub meta_table: String,
     /// Add to the counter row (taking the writers' lock) and return the new revision.
     pub bump: String,
     /// Store a new current revision in the locked counter row.
@@ -63,6 +65,7 @@ impl Sql {
                  ORDER BY l.revision LIMIT ?"
             )),
             log,
+            meta_table: meta,
         }
     }
 

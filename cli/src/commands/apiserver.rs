@@ -37,6 +37,16 @@ pub struct ApiserverArgs {
     /// 0 turns compaction off.
     #[arg(long, default_value = "5m", value_parser = super::controller::parse_duration)]
     pub etcd_compaction_interval: std::time::Duration,
+    /// SQLite storage only: `full` (the default) syncs every commit to disk, so an acknowledged
+    /// write survives a power loss; `normal` syncs at checkpoints only: faster, survives a crash
+    /// of the process but may lose the last writes with the machine. Sets `synchronous=` on the
+    /// storage URL (see docs/store.md).
+    #[arg(long, value_parser = parse_synchronous)]
+    pub sqlite_synchronous: Option<cellfed_store::Synchronous>,
+}
+
+fn parse_synchronous(s: &str) -> Result<cellfed_store::Synchronous, String> {
+    s.parse().map_err(|e: cellfed_store::Error| e.to_string())
 }
 
 impl ApiserverArgs {
@@ -50,6 +60,16 @@ impl ApiserverArgs {
                 "sqlite://{}?mode=rwc",
                 self.data_dir.join("state.db").display()
             ),
+        };
+        let storage = match self.sqlite_synchronous {
+            None => storage,
+            Some(_) if !storage.starts_with("sqlite:") => {
+                anyhow::bail!("--sqlite-synchronous applies to sqlite:// storage only")
+            }
+            Some(level) => {
+                let sep = if storage.contains('?') { '&' } else { '?' };
+                format!("{storage}{sep}synchronous={}", level.as_str())
+            }
         };
         let mut config = cellfed_apiserver::ServerConfig::new(storage, self.listen, &self.data_dir);
         config.insecure_http = self.insecure_http;
