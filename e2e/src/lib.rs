@@ -79,6 +79,28 @@ impl Apiserver {
         Self::start_as("member", name, data_dir, port)
     }
 
+    /// A member served by a process someone else owns (`cellfed member --count N`): waits until
+    /// its kubeconfig exists and it is ready. It cannot be stopped or restarted on its own.
+    pub fn attach(name: &str, data_dir: PathBuf) -> Self {
+        let mut server = Self {
+            name: name.into(),
+            data_dir,
+            port: 0,
+            child: None,
+            command: "shared".into(),
+        };
+        let kubeconfig = server.kubeconfig();
+        eventually(120, &format!("{name} apiserver ready"), || {
+            if !kubeconfig.exists() {
+                return Err("no kubeconfig yet".into());
+            }
+            let out = kubectl_raw(&kubeconfig, None, &["get", "--raw", "/readyz"]);
+            if out.0 { Ok(()) } else { Err(out.2) }
+        });
+        server.port = server_port(&kubeconfig);
+        server
+    }
+
     /// A kind cluster as member `name` (created unless it exists), its kubeconfig in `data_dir`.
     pub fn kind(name: &str, data_dir: PathBuf) -> Self {
         let cluster = provider::kind_cluster(name);
@@ -156,6 +178,11 @@ impl Apiserver {
 
     /// Starts it again on the same port with the same data.
     pub fn restart(&mut self) {
+        assert_ne!(
+            self.command, "shared",
+            "{} is served by a shared process",
+            self.name
+        );
         if let Some(cluster) = self.command.strip_prefix("kind:") {
             provider::kind_power(cluster, true).unwrap();
             self.wait_ready();
@@ -392,6 +419,7 @@ pub struct Env {
     pub members: Vec<Apiserver>,
     controller: Option<Child>,
     webhook: Option<Child>,
+    shared_members: Option<Child>,
     /// Where the controller serves metrics.
     pub metrics_port: u16,
 }
@@ -418,6 +446,7 @@ impl Env {
             members: Vec::new(),
             controller: None,
             webhook: None,
+            shared_members: None,
             metrics_port: 0,
         };
         env.enable_default_types();
@@ -442,6 +471,36 @@ impl Env {
             .join("\n")
             .replace("{{ .Release.Namespace }}", "kube-federation-system");
         self.host.kubectl_stdin(&["apply", "-f", "-"], &yaml);
+    }
+
+    /// Starts `n` members `member1..n` served by one `cellfed member --count n` process (scale
+    /// benches: one process instead of n) and joins them; the process ends with the environment.
+    pub fn add_members_in_one_process(&mut self, n: u16) {
+        let dir = self.dir.path().join("members");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("members.log"))
+            .unwrap();
+        let child = Command::new(binary("cellfed"))
+            .args(["member", "--listen=127.0.0.1:0"])
+            .arg(format!("--count={n}"))
+            .arg(format!("--data-dir={}", dir.display()))
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.shared_members = Some(child);
+        for i in 1..=n {
+            let m = Apiserver::attach(&format!("member{i}"), dir.join(format!("member{i}")));
+            self.join(&m, &[]);
+            self.members.push(m);
+        }
+    }
+
+    /// Process id of the process serving [`Env::add_members_in_one_process`]'s members.
+    pub fn shared_members_pid(&self) -> Option<u32> {
+        self.shared_members.as_ref().map(Child::id)
     }
 
     /// Starts another member (`cellfed member`) and joins it with `labels`.
@@ -671,6 +730,10 @@ impl Drop for Env {
         if let Some(mut w) = self.webhook.take() {
             let _ = w.kill();
             let _ = w.wait();
+        }
+        if let Some(mut m) = self.shared_members.take() {
+            let _ = m.kill();
+            let _ = m.wait();
         }
     }
 }

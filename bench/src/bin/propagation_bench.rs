@@ -36,6 +36,10 @@ struct Args {
     /// Skip the kubectl apply comparison (FederatedDeployments vs ConfigMaps).
     #[arg(long)]
     no_apply_comparison: bool,
+    /// Serve every member from one `cellfed member --count N` process (100 member processes are
+    /// too heavy for a small machine).
+    #[arg(long)]
+    one_member_process: bool,
 }
 
 const WRITES: &[&str] = &["CREATE", "UPDATE", "PATCH", "DELETE"];
@@ -161,7 +165,13 @@ async fn sample(
 fn main() -> Result<()> {
     let args = Args::parse();
     let rt = tokio::runtime::Runtime::new()?;
-    let mut env = Env::start(args.members);
+    let mut env = if args.one_member_process {
+        let mut env = Env::start(0);
+        env.add_members_in_one_process(u16::try_from(args.members)?);
+        env
+    } else {
+        Env::start(args.members)
+    };
     env.start_webhook();
     for ns in ["bench", "apply-fed", "apply-cm"] {
         env.host.kubectl_stdin(
@@ -338,5 +348,9 @@ fn main() -> Result<()> {
     );
     println!("| restart: member writes | {restart_writes} |");
     println!("| restart: controller peak RSS | {rss_restart:.0} MiB |");
+    if let Some(pid) = env.shared_members_pid() {
+        let (cpu, rss, _) = cpu_and_rss(pid);
+        println!("| the one member process: CPU / peak RSS | {cpu:.1} s / {rss:.0} MiB |");
+    }
     Ok(())
 }
