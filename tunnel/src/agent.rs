@@ -295,6 +295,8 @@ impl Agent {
             .keep_alive_interval(self.config.keepalive)
             .keep_alive_timeout(self.config.keepalive)
             .max_concurrent_streams(1000)
+            .initial_stream_window_size(protocol::STREAM_WINDOW)
+            .initial_connection_window_size(protocol::CONNECTION_WINDOW)
             .serve_connection(upgraded, service)
             .await;
         Ok(match served {

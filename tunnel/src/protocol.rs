@@ -27,6 +27,11 @@ pub const ERROR_HEADER: &str = "cellfed-tunnel-error";
 /// unless its token names another host. `.internal` is reserved for private use and never
 /// resolves on the public internet.
 pub const TUNNEL_DOMAIN: &str = "cluster.internal";
+/// HTTP/2 flow-control window of one stream (both sides): large enough that a LIST of
+/// megabytes is not paced by window updates.
+pub const STREAM_WINDOW: u32 = 2 * 1024 * 1024;
+/// HTTP/2 flow-control window of the whole agent connection.
+pub const CONNECTION_WINDOW: u32 = 16 * 1024 * 1024;
 /// Realm of the proxy's `Proxy-Authenticate` challenge.
 pub const PROXY_REALM: &str = "cellfed-tunnel";
 

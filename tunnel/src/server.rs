@@ -228,6 +228,7 @@ async fn agent_connection(
     peer: SocketAddr,
 ) {
     let timeout = shared.limits.handshake_timeout;
+    let _ = tcp.set_nodelay(true);
     let stream = match tokio::time::timeout(timeout, tls.accept(tcp)).await {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => {
@@ -357,6 +358,8 @@ async fn serve_agent(
         .keep_alive_interval(limits.keepalive_interval)
         .keep_alive_timeout(limits.keepalive_timeout)
         .keep_alive_while_idle(true)
+        .initial_stream_window_size(crate::protocol::STREAM_WINDOW)
+        .initial_connection_window_size(crate::protocol::CONNECTION_WINDOW)
         .handshake(upgraded);
     let (sender, conn) = match tokio::time::timeout(limits.handshake_timeout, handshake).await {
         Ok(Ok(pair)) => pair,
