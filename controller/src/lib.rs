@@ -20,6 +20,7 @@ pub mod plan;
 pub mod propagation;
 pub mod settings;
 pub mod supervisor;
+pub mod tls;
 pub mod types;
 
 use std::future::Future;

@@ -311,7 +311,9 @@ async fn probe(client: &kube::Client, timeout: Duration) -> std::result::Result<
 }
 
 /// Builds a member client the way KubeFed does from a KubeFedCluster and its Secret (key `token`,
-/// or a whole `kubeconfig`).
+/// or a whole `kubeconfig`): an `apiEndpoint` without a scheme means `https://`;
+/// `disabledTLSValidations` `*` skips TLS verification, `SubjectName` and `ValidityPeriod` skip
+/// only that check ([`crate::tls`]).
 pub async fn build_client(
     cluster: &KubeFedCluster,
     secret: Option<&Secret>,
@@ -344,11 +346,13 @@ pub async fn build_client(
             .as_ref()
             .map(|b| b.0.clone())
             .or_else(|| data.get("ca.crt").map(|b| b.0.clone()));
+        let server = cellfed_api::kubefed::api_endpoint_url(&cluster.spec.api_endpoint)
+            .map_err(|e| format!("spec.apiEndpoint of cluster {name}: {e}"))?;
         Kubeconfig {
             clusters: vec![NamedCluster {
                 name: name.clone(),
                 cluster: Some(Cluster {
-                    server: Some(cluster.spec.api_endpoint.clone()),
+                    server: Some(server),
                     certificate_authority_data: ca
                         .map(|pem| base64::engine::general_purpose::STANDARD.encode(pem)),
                     ..Default::default()
@@ -400,6 +404,15 @@ pub async fn build_client(
     config.connect_timeout = Some(Duration::from_secs(3));
     // watches are re-opened every WATCH_TIMEOUT_SECONDS; single requests carry their own timeouts
     config.read_timeout = Some(Duration::from_secs(60));
+    let validations = &cluster.spec.disabled_tls_validations;
+    let skip = crate::tls::Skip {
+        subject_name: validations.contains(&TlsValidation::SubjectName),
+        validity_period: validations.contains(&TlsValidation::ValidityPeriod),
+    };
+    if !validations.contains(&TlsValidation::All) && skip != crate::tls::Skip::default() {
+        return crate::tls::client(config, skip)
+            .map_err(|e| format!("client of cluster {name}: {e}"));
+    }
     kube::Client::try_from(config).map_err(|e| format!("client of cluster {name}: {e}"))
 }
 

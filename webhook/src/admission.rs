@@ -9,7 +9,7 @@ use cellfed_api::Cell;
 use cellfed_api::federated::v1beta1::FederatedSpec;
 use cellfed_api::federated::v1beta2::{TopologySpec, TopologyType};
 use cellfed_api::federated::validate::{validate_v1beta1, validate_v1beta2};
-use cellfed_api::kubefed::KubeFedCluster;
+use cellfed_api::kubefed::{KubeFedCluster, TlsValidation};
 use cellfed_api::tenancy::Tenancy;
 use cellfed_api::well_known::{TYPES_GROUP, TYPES_V1BETA2};
 use kube::ResourceExt;
@@ -256,14 +256,28 @@ fn cell(obj: &Value, facts: &Facts) -> Result<(), Denial> {
     Ok(())
 }
 
+/// KubeFed's KubeFedCluster validation: `apiEndpoint` a URL or a bare `host[:port]` (which means
+/// https), `secretRef.name` set, `*` alone in `disabledTLSValidations`, `proxyURL` http(s) or
+/// socks5.
 fn cluster(obj: &Value) -> Result<(), Denial> {
     let c: KubeFedCluster =
         serde_json::from_value(obj.clone()).map_err(|e| invalid(format!("KubeFedCluster: {e}")))?;
-    let ep = &c.spec.api_endpoint;
-    if !(ep.starts_with("https://") || ep.starts_with("http://")) {
-        return Err(invalid(format!(
-            "spec.apiEndpoint: {ep:?} is not a URL; use https://host:port"
-        )));
+    if let Err(why) = cellfed_api::kubefed::api_endpoint_url(&c.spec.api_endpoint) {
+        return Err(invalid(format!("spec.apiEndpoint: {why}")));
+    }
+    let validations = &c.spec.disabled_tls_validations;
+    if validations.contains(&TlsValidation::All) && validations.len() > 1 {
+        return Err(invalid(
+            "spec.disabledTLSValidations: when * is given it must be the only entry (it disables every check)".into(),
+        ));
+    }
+    if let Some(proxy) = &c.spec.proxy_url {
+        let scheme = proxy.split_once("://").map(|(s, _)| s);
+        if !matches!(scheme, Some("http" | "https" | "socks5")) {
+            return Err(invalid(format!(
+                "spec.proxyURL: {proxy:?} must be a URL with scheme http, https or socks5"
+            )));
+        }
     }
     if c.spec.secret_ref.name.is_empty() {
         return Err(invalid(
@@ -563,6 +577,61 @@ mod tests {
             references("core.kubefed.io", "KubeFedCluster", Some("x"), &kfc),
             References::default()
         );
+    }
+
+    /// KubeFed's `TestValidateAPIEndpoint` and `validateDisabledTLSValidations` as admission
+    /// sees them.
+    #[test]
+    fn kubefed_clusters_are_validated_as_kubefed_does() {
+        let kfc = |spec: Value| {
+            json!({"apiVersion": "core.kubefed.io/v1beta1", "kind": "KubeFedCluster",
+                   "metadata": {"name": "m1", "namespace": "kube-federation-system"}, "spec": spec})
+        };
+        let decide_on = |spec: Value| {
+            decide(
+                "core.kubefed.io",
+                "KubeFedCluster",
+                Some("kube-federation-system"),
+                &kfc(spec),
+                &Facts::default(),
+            )
+        };
+        for ok in [
+            "10.0.0.1:6443",
+            "member.example.com",
+            "https://[::1]:6443/prefix",
+        ] {
+            assert_eq!(
+                decide_on(json!({"apiEndpoint": ok, "secretRef": {"name": "s"}})),
+                Ok(()),
+                "{ok}"
+            );
+        }
+        assert_eq!(
+            decide_on(
+                json!({"apiEndpoint": "10.0.0.1:6443", "secretRef": {"name": "s"},
+                             "disabledTLSValidations": ["SubjectName", "ValidityPeriod"]})
+            ),
+            Ok(())
+        );
+        let d = decide_on(json!({"apiEndpoint": "example.com/path", "secretRef": {"name": "s"}}))
+            .unwrap_err();
+        assert!(d.message.starts_with("spec.apiEndpoint:"), "{}", d.message);
+        let d = decide_on(json!({"apiEndpoint": "ftp://example.com", "secretRef": {"name": "s"}}))
+            .unwrap_err();
+        assert!(d.message.contains("scheme"), "{}", d.message);
+        let d = decide_on(json!({"apiEndpoint": "a:1", "secretRef": {"name": "s"},
+                                 "disabledTLSValidations": ["*", "SubjectName"]}))
+        .unwrap_err();
+        assert!(
+            d.message.contains("disabledTLSValidations"),
+            "{}",
+            d.message
+        );
+        let d = decide_on(json!({"apiEndpoint": "a:1", "secretRef": {"name": "s"},
+                                 "proxyURL": "gopher://p:1"}))
+        .unwrap_err();
+        assert!(d.message.contains("spec.proxyURL"), "{}", d.message);
     }
 
     #[test]
