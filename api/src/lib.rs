@@ -16,7 +16,7 @@ pub mod targets;
 pub mod tenancy;
 pub mod well_known;
 
-pub use cell::{Cell, CellSpec, CellStatus};
+pub use cell::{Cell, CellCondition, CellSpec, CellStatus};
 pub use crdgen::{all_crds, crd_files, federated_crd};
 pub use federated::convert::{convert, to_v1beta1, to_v1beta2};
 pub use federated::{FederatedObject, FederatedResource, TopologyResource};

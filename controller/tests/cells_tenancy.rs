@@ -85,6 +85,58 @@ async fn cells_get_derived_clusters_and_member_namespaces() {
     );
     assert_eq!(derived.data["spec"]["apiEndpoint"], fed.members[0].url);
 
+    // the Cell's status names its derived cluster and says it is ready
+    let cell = eventually(30, "cell Ready", || async {
+        let c = cell_api.get("rz00a").await.ok()?;
+        let ready = c.data["status"]["conditions"]
+            .as_array()?
+            .iter()
+            .any(|c| c["type"] == "Ready" && c["status"] == "True");
+        ready.then_some(c)
+    })
+    .await;
+    assert_eq!(cell.data["status"]["derivedClusterName"], "rz00a.shop");
+    assert_eq!(
+        cell.data["status"]["conditions"][0]["reason"],
+        "ClusterReady"
+    );
+    let settled = cell.metadata.resource_version.clone();
+    // a Cell on a cluster that has not joined says so
+    create(
+        &cell_api,
+        json!({"apiVersion": "cellfed.io/v1alpha1", "kind": "Cell",
+               "metadata": {"name": "rz09a"},
+               "spec": {"clusterName": "member9", "memberNamespace": "shop-rz09a"}}),
+    )
+    .await;
+    let waiting = eventually(30, "cell not ready: ClusterNotFound", || async {
+        let c = cell_api.get("rz09a").await.ok()?;
+        (c.data["status"]["conditions"][0]["reason"] == "ClusterNotFound").then_some(c)
+    })
+    .await;
+    assert_eq!(waiting.data["status"]["conditions"][0]["status"], "False");
+    assert!(
+        waiting.data["status"]["conditions"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("member9")
+    );
+    // the passes that wrote rz09a's status left the settled rz00a alone (written on change only)
+    assert_eq!(
+        cell_api
+            .get("rz00a")
+            .await
+            .unwrap()
+            .metadata
+            .resource_version,
+        settled,
+        "a Cell whose status holds is not written again"
+    );
+    cell_api
+        .delete("rz09a", &DeleteParams::default())
+        .await
+        .unwrap();
+
     // a resource placed on both cells lands in each cell's member namespace of member1
     let feds: Api<DynamicObject> =
         Api::namespaced_with(fed.host.client.clone(), "shop", &federated_deployments());
