@@ -111,6 +111,12 @@ pub enum PropagationStatus {
     MaskedOut,
     /// cellfed: the cluster belongs to another tenant or workspace; nothing was written.
     TenantMismatch,
+    /// cellfed (KubeFed's aggregate reason, per cluster): the resource places this cluster but
+    /// the FederatedNamespace of its namespace does not; nothing is written there.
+    NamespaceNotFederated,
+    /// cellfed: the placement names a cluster that is not joined (no KubeFedCluster of this
+    /// name the resource's tenant may use); it is propagated once the cluster joins.
+    ClusterNotFound,
 }
 
 const PROPAGATION_STATUSES: &[(PropagationStatus, &str)] = &[
@@ -156,6 +162,11 @@ const PROPAGATION_STATUSES: &[(PropagationStatus, &str)] = &[
     ),
     (PropagationStatus::MaskedOut, "MaskedOut"),
     (PropagationStatus::TenantMismatch, "TenantMismatch"),
+    (
+        PropagationStatus::NamespaceNotFederated,
+        "NamespaceNotFederated",
+    ),
+    (PropagationStatus::ClusterNotFound, "ClusterNotFound"),
 ];
 
 impl PropagationStatus {
@@ -171,7 +182,11 @@ impl PropagationStatus {
     pub fn is_error(self) -> bool {
         !matches!(
             self,
-            Self::WaitingForRemoval | Self::ManagedLabelFalse | Self::MaskedOut
+            Self::WaitingForRemoval
+                | Self::ManagedLabelFalse
+                | Self::MaskedOut
+                | Self::NamespaceNotFederated
+                | Self::ClusterNotFound
         )
     }
 }

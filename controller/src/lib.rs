@@ -11,6 +11,7 @@
 pub mod cells;
 pub mod context;
 pub mod error_policy;
+pub mod events;
 pub mod host;
 pub mod leader;
 pub mod member_cache;
@@ -169,6 +170,8 @@ pub async fn run_with_metrics(
         Arc::new(leader::Leadership::unconditional())
     };
     let ctx = Arc::new(context::Context {
+        events: Arc::new(events::Recorder::new(client.clone())),
+        federated_namespaces: RwLock::new(None),
         host: client,
         config,
         caches,

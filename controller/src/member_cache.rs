@@ -66,6 +66,9 @@ pub struct Triggers {
     pub federated: ApiResource,
     /// Whether the target type is namespaced.
     pub namespaced: bool,
+    /// The target is `Namespace`: the federated resource of member namespace X is the
+    /// FederatedNamespace X in namespace X.
+    pub target_is_namespace: bool,
 }
 
 impl MemberCache {
@@ -111,6 +114,8 @@ impl MemberCache {
                         me.settle(&o);
                         let ns = if triggers.namespaced {
                             fed_namespace.clone().or_else(|| o.namespace())
+                        } else if triggers.target_is_namespace {
+                            Some(o.name_any())
                         } else {
                             None
                         };

@@ -3,7 +3,9 @@
 //! FederatedTypeConfig (started and stopped at runtime) and each type's member watches. It wakes
 //! on any host change, and tells the type controllers to reconcile everything when what every
 //! resource depends on changed (clusters, their readiness, namespace tenancy, settings) and on
-//! the resync period. A prober task checks member health concurrently.
+//! the resync period. When a FederatedNamespace's placement changes, the namespaced resources of
+//! its namespace are reconciled (KubeFed's `fedNamespaceEnqueue`). A prober task checks member
+//! health concurrently.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::hash::{Hash as _, Hasher as _};
@@ -29,6 +31,19 @@ struct Seen {
     namespaces: u64,
     readiness: u64,
     config_problem: Option<String>,
+    federated_namespaces: FederatedNamespaces,
+}
+
+/// The FederatedNamespaces as namespace placement sees them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+enum FederatedNamespaces {
+    /// The namespaces type is not enabled.
+    #[default]
+    Off,
+    /// Enabled, still listing.
+    Listing,
+    /// Namespace → fingerprint of its FederatedNamespace's placement.
+    Placed(BTreeMap<String, u64>),
 }
 
 /// Runs until dropped.
@@ -74,23 +89,85 @@ async fn pass(
         .refresh(&ctx.caches.clusters, &ctx.caches.secrets)
         .await;
     sync_types(ctx, types).await;
+    // published before anything is reconciled below
+    let federated_namespaces = federated_namespaces(ctx, types);
     let settings = ctx.settings();
     let members = ctx.members.snapshot();
     for t in types.values_mut() {
         t.sync_members(&members, settings.cache_sync_timeout);
     }
     let namespaces = tenancy_fingerprint(ctx);
-    if members_changed
+    let all = members_changed
         || settings_changed
         || namespaces != seen.namespaces
-        || readiness != seen.readiness
-    {
+        || readiness != seen.readiness;
+    if all {
         for t in types.values() {
             t.reconcile_all();
         }
     }
     seen.namespaces = namespaces;
     seen.readiness = readiness;
+    if !all {
+        match (&seen.federated_namespaces, &federated_namespaces) {
+            (FederatedNamespaces::Placed(before), FederatedNamespaces::Placed(now)) => {
+                let changed: BTreeSet<&String> = before
+                    .iter()
+                    .filter(|(ns, h)| now.get(*ns) != Some(*h))
+                    .chain(now.iter().filter(|(ns, h)| before.get(*ns) != Some(*h)))
+                    .map(|(ns, _)| ns)
+                    .collect();
+                for t in types.values().filter(|t| t.namespaced()) {
+                    for ns in &changed {
+                        t.reconcile_namespace(ns);
+                    }
+                }
+            }
+            (before, now) if before != now => {
+                for t in types.values().filter(|t| t.namespaced()) {
+                    t.reconcile_all();
+                }
+            }
+            _ => {}
+        }
+    }
+    seen.federated_namespaces = federated_namespaces;
+}
+
+/// Publishes the namespaces type's FederatedNamespaces to every reconcile and fingerprints their
+/// placements.
+fn federated_namespaces(
+    ctx: &Context,
+    types: &BTreeMap<String, TypeController>,
+) -> FederatedNamespaces {
+    let found = types
+        .values()
+        .find_map(TypeController::federated_namespaces);
+    if let Ok(mut published) = ctx.federated_namespaces.write() {
+        published.clone_from(&found);
+    }
+    let Some((store, _)) = found else {
+        return FederatedNamespaces::Off;
+    };
+    if futures::FutureExt::now_or_never(store.wait_until_ready()).is_none() {
+        return FederatedNamespaces::Listing;
+    }
+    let placed = store
+        .state()
+        .iter()
+        .filter_map(|f| {
+            let ns = f.namespace()?;
+            // KubeFed: only the FederatedNamespace named like its namespace places it
+            (f.name_any() == ns).then(|| {
+                let mut h = std::collections::hash_map::DefaultHasher::new();
+                serde_json::to_string(&f.spec.placement)
+                    .unwrap_or_default()
+                    .hash(&mut h);
+                (ns, h.finish())
+            })
+        })
+        .collect();
+    FederatedNamespaces::Placed(placed)
 }
 
 /// Re-reads the KubeFedConfig; an unparseable one is reported once and the previous settings

@@ -4,6 +4,8 @@
 //! (an event enqueues the federated resource of the same name) and by "reconcile everything"
 //! triggers (a member's cache (re)synced, clusters, namespaces or settings changed, the resync
 //! period). Started and stopped at runtime by the supervisor; dropping it stops everything.
+//! The controller of the namespaces type also wakes the supervisor on every FederatedNamespace
+//! event, so the resources of a namespace whose placement changed are reconciled.
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
@@ -71,7 +73,9 @@ impl TypeController {
             all: all_tx,
             federated: federated.clone(),
             namespaced: target.namespaced,
+            target_is_namespace: target.is_namespace(),
         };
+        let component = format!("{}-controller", federated.kind.to_lowercase());
         let ctx = Arc::new(TypeContext {
             shared: shared.clone(),
             ftc: ftc.clone(),
@@ -81,17 +85,32 @@ impl TypeController {
             caches: RwLock::new(BTreeMap::new()),
             failures: Mutex::new(Default::default()),
             requeue: resource_tx,
+            component,
         });
         // network: one watch of the federated type on the host
         let api: Api<FederatedResource> = Api::all_with(shared.host.clone(), &federated);
         let writer = reflector::store::Writer::new(federated.clone());
         let reader = writer.as_reader();
+        // FederatedNamespaces wake the supervisor: namespace placement of other types changed
+        let wake = ctx
+            .target
+            .is_namespace()
+            .then(|| shared.caches.changed.clone());
         let objects = reflector::reflector(
             writer,
             watcher::watcher(api, watcher::Config::default())
                 .default_backoff()
                 .modify(|o: &mut FederatedResource| o.managed_fields_mut().clear()),
         )
+        .inspect(move |event| {
+            if let (
+                Some(wake),
+                Ok(watcher::Event::Apply(_) | watcher::Event::Delete(_) | watcher::Event::InitDone),
+            ) = (&wake, event)
+            {
+                wake.notify_one();
+            }
+        })
         .applied_objects();
         let config =
             controller::Config::default().concurrency(u16::try_from(workers).unwrap_or(u16::MAX));
@@ -124,6 +143,32 @@ impl TypeController {
     /// Reconciles every federated resource of the type.
     pub fn reconcile_all(&self) {
         let _ = self.triggers.all.send(());
+    }
+
+    /// Reconciles the federated resources of the type in `namespace`.
+    pub fn reconcile_namespace(&self, namespace: &str) {
+        for fed in self.store.state() {
+            if fed.namespace().as_deref() == Some(namespace) {
+                let r = reflector::ObjectRef::new_with(&fed.name_any(), self.ctx.federated.clone())
+                    .within(namespace);
+                let _ = self.triggers.resource.send(r);
+            }
+        }
+    }
+
+    /// Whether this type's target is namespaced (its placement meets namespace placement).
+    pub fn namespaced(&self) -> bool {
+        self.ctx.target.namespaced
+    }
+
+    /// For the namespaces type: its FederatedNamespaces and the federated type keying them.
+    pub fn federated_namespaces(
+        &self,
+    ) -> Option<(reflector::Store<FederatedResource>, kube::core::ApiResource)> {
+        self.ctx
+            .target
+            .is_namespace()
+            .then(|| (self.store.clone(), self.ctx.federated.clone()))
     }
 
     /// Starts watches of the members some resource of this type may use (its tenant's clusters;

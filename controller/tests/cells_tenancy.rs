@@ -198,12 +198,20 @@ async fn another_tenants_cluster_is_never_read_or_written() {
         deployment(&a, "team-a", "app")
     })
     .await;
-    eventually(60, "status names only tenant a's cluster", || async {
-        let o = feds.get("app").await.ok()?;
-        let clusters = o.data["status"]["clusters"].as_array()?.clone();
-        (clusters.len() == 1 && clusters[0]["name"] == "cluster-a" && clusters[0]["status"] == "OK")
-            .then_some(())
-    })
+    eventually(
+        60,
+        "status: tenant a's cluster OK, tenant b's refused",
+        || async {
+            let o = feds.get("app").await.ok()?;
+            let clusters = o.data["status"]["clusters"].as_array()?.clone();
+            (clusters.len() == 2
+                && clusters[0]["name"] == "cluster-a"
+                && clusters[0]["status"] == "OK"
+                && clusters[1]["name"] == "cluster-b"
+                && clusters[1]["status"] == "TenantMismatch")
+                .then_some(())
+        },
+    )
     .await;
     assert!(metrics.reconciles.load(Ordering::Relaxed) > 0);
     feds.delete("app", &DeleteParams::default()).await.unwrap();

@@ -134,14 +134,10 @@ fn federated(namespace: Option<&str>, obj: &Value, facts: &Facts) -> Result<(), 
         names.push(("spec.placementMask.clusters", c));
     }
     for (field, cluster) in names {
-        let labels = match cluster_labels(cluster, facts) {
-            Some(l) => l,
-            None if api_version.ends_with("v1beta2") => continue, // a cell whose derived cluster is being created
-            None => {
-                return Err(invalid(format!(
-                    "{field}: cluster {cluster:?} is not a KubeFedCluster of the federation; join it first (kubectl cellfed join) or fix the name"
-                )));
-            }
+        // A cluster not joined yet is accepted, as in KubeFed (GitOps manifests name every
+        // cluster): the resource's status says `ClusterNotFound` until it joins.
+        let Some(labels) = cluster_labels(cluster, facts) else {
+            continue;
         };
         if facts.tenant_isolation {
             let of_cluster = Tenancy::from_labels(Some(&labels));
@@ -495,21 +491,21 @@ mod tests {
             "{}",
             d.message
         );
-        let bad = fd(
+        // a cluster not joined yet is accepted (KubeFed does; GitOps manifests name them all)
+        let later = fd(
             "types.kubefed.io/v1beta1",
-            json!({"template": {}, "placement": {"clusters": [{"name": "ghost"}]}}),
+            json!({"template": {}, "placement": {"clusters": [{"name": "ghost"}, {"name": "a1"}]},
+                   "placementMask": {"clusters": [{"name": "ghost"}]}}),
         );
-        assert!(
+        assert_eq!(
             decide(
                 "types.kubefed.io",
                 "FederatedDeployment",
                 Some("team-a"),
-                &bad,
+                &later,
                 &f
-            )
-            .unwrap_err()
-            .message
-            .contains("join it first")
+            ),
+            Ok(())
         );
         let mut ns_less = fd(
             "types.kubefed.io/v1beta2",

@@ -135,7 +135,7 @@ impl From<&str> for NameRef {
 pub struct MemberStatus {
     /// Name of the cluster or topology.
     pub name: String,
-    /// Propagation status reason (`CreationFailed`, `AlreadyExists`, …); empty when in sync.
+    /// Propagation status reason (`CreationFailed`, `AlreadyExists`, …); `OK` when in sync.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
     /// Generation of the federated resource last written to this member.

@@ -9,14 +9,16 @@ pub mod desired;
 pub mod overrides;
 pub mod placement;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use cellfed_api::FederatedResource;
+use cellfed_api::federated::v1beta1::FederatedSpec;
 use cellfed_api::well_known::{
-    ADOPTED_ANNOTATION, MANAGED_LABEL, MANAGED_LABEL_VALUE, ORPHAN_ANNOTATION,
-    ORPHAN_ANNOTATION_VALUE, PropagationStatus,
+    ADOPTED_ANNOTATION, DELETE_OPTION_ANNOTATION, MANAGED_LABEL, MANAGED_LABEL_VALUE,
+    ORPHAN_ANNOTATION, ORPHAN_ANNOTATION_VALUE, PropagationStatus,
 };
-use serde_json::{Value, json};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::DeleteOptions;
+use serde_json::{Map, Value, json};
 
 use desired::{FEDERATED_GENERATION_ANNOTATION, member_hash};
 
@@ -48,6 +50,14 @@ pub struct TargetType {
     pub collect_status: bool,
 }
 
+impl TargetType {
+    /// Whether the target is the core `Namespace` (its federated type, FederatedNamespace, lives
+    /// in the namespace it federates).
+    pub fn is_namespace(&self) -> bool {
+        self.api_version == "v1" && self.kind == "Namespace"
+    }
+}
+
 /// Everything plan needs for one federated resource.
 pub struct PlanInput<'a> {
     /// The federated resource (v1beta1, the storage version).
@@ -60,6 +70,16 @@ pub struct PlanInput<'a> {
     pub members: &'a BTreeMap<String, Value>,
     /// `KubeFedConfig` `syncController.adoptResources: Enabled`.
     pub adopt_resources: bool,
+    /// Spec of the FederatedNamespace of the resource's namespace, for a namespaced target type;
+    /// None when the namespace has none (the resource's placement then holds verbatim).
+    pub namespace_placement: Option<&'a FederatedSpec>,
+    /// For a FederatedNamespace: the uid of the host's own Namespace it lives in. A member object
+    /// with this uid is that very namespace (the host joined as a member): it is never deleted,
+    /// only unlabelled (KubeFed's `IsNamespaceInHostCluster`).
+    pub host_uid: Option<&'a str>,
+    /// Names of the KubeFedClusters the resource's tenant may not use (nothing else of them is
+    /// known to planning): a placement naming one says `TenantMismatch`, not `ClusterNotFound`.
+    pub other_tenants_clusters: &'a BTreeSet<String>,
 }
 
 /// One write to a member.
@@ -87,6 +107,19 @@ pub enum MemberAction {
         namespace: Option<String>,
         /// Its name.
         name: String,
+        /// `kubefed.io/deleteoption` of the federated resource being deleted (None: background
+        /// propagation, the server's default for current API groups).
+        options: Option<DeleteOptions>,
+    },
+    /// Remove `kubefed.io/managed` from the member object and leave it in place (orphaning, or
+    /// the host's own namespace).
+    RemoveManagedLabel {
+        /// Target cluster.
+        cluster: String,
+        /// Its namespace (None for cluster-scoped kinds).
+        namespace: Option<String>,
+        /// Its name.
+        name: String,
     },
 }
 
@@ -96,7 +129,8 @@ impl MemberAction {
         match self {
             Self::Create { cluster, .. }
             | Self::Update { cluster, .. }
-            | Self::Delete { cluster, .. } => cluster,
+            | Self::Delete { cluster, .. }
+            | Self::RemoveManagedLabel { cluster, .. } => cluster,
         }
     }
 }
@@ -132,35 +166,66 @@ pub struct Plan {
 /// Why a resource cannot be planned at all (a bad spec: report it, wait for a change).
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum Error {
-    /// `spec.template` is missing.
-    #[error("spec.template is missing: set the {0} to propagate")]
-    MissingTemplate(String),
     /// The placement cannot be computed.
     #[error("spec.placement: {0}")]
     Placement(String),
+    /// A FederatedNamespace not named like the namespace it is in.
+    #[error(
+        "a FederatedNamespace must be named like its namespace: name it {namespace:?} (this one, {name:?}, is not propagated)"
+    )]
+    NamespaceName {
+        /// Its name.
+        name: String,
+        /// Its namespace.
+        namespace: String,
+    },
+    /// The `kubefed.io/deleteoption` annotation is not JSON DeleteOptions.
+    #[error(
+        "annotation {DELETE_OPTION_ANNOTATION}: {0}; set JSON DeleteOptions such as {{\"propagationPolicy\":\"Orphan\"}}"
+    )]
+    DeleteOptions(String),
+}
+
+impl Error {
+    /// The reason of the `Propagation` condition reporting this error (KubeFed's
+    /// `ComputePlacementFailed` and `InvalidName`; cellfed's `DeleteOptionsInvalid`).
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::Placement(_) => "ComputePlacementFailed",
+            Self::NamespaceName { .. } => "InvalidName",
+            Self::DeleteOptions(_) => "DeleteOptionsInvalid",
+        }
+    }
 }
 
 /// Plans one reconcile of a live (not deleted) federated resource.
 pub fn plan(input: &PlanInput<'_>) -> Result<Plan, Error> {
     let fed = input.federated;
     let spec = &fed.spec;
-    let template = spec
-        .template
-        .as_ref()
-        .ok_or_else(|| Error::MissingTemplate(input.target.kind.clone()))?;
-    let placed = placement::placed(spec, input.clusters).map_err(Error::Placement)?;
     let name = fed.metadata.name.clone().unwrap_or_default();
+    if input.target.is_namespace() {
+        // KubeFed's rule: only the FederatedNamespace named like its namespace is propagated
+        let namespace = fed.metadata.namespace.clone().unwrap_or_default();
+        if namespace != name {
+            return Err(Error::NamespaceName { name, namespace });
+        }
+    }
+    // KubeFed: an absent template is an empty object (a FederatedNamespace needs none)
+    let empty = Map::new();
+    let template = spec.template.as_ref().unwrap_or(&empty);
+    let placement = placement::effective(spec, input.namespace_placement, input.clusters)
+        .map_err(Error::Placement)?;
     let generation = fed.metadata.generation.unwrap_or(0);
     let mut out = Plan {
         actions: Vec::new(),
         clusters: Vec::new(),
         updated: 0,
-        placed: placed.len(),
+        placed: placement.clusters.len(),
     };
 
     for cluster in input.clusters {
         let member = input.members.get(&cluster.name);
-        let is_placed = placed.contains(&cluster.name);
+        let is_placed = placement.clusters.contains(&cluster.name);
         let in_mask = placement::in_mask(spec, &cluster.name);
         let namespace = cluster
             .member_namespace
@@ -168,31 +233,44 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, Error> {
             .or_else(|| fed.metadata.namespace.clone());
         let managed = member.is_some_and(is_managed);
         if !is_placed {
+            let outside_namespace = placement.outside_namespace.contains(&cluster.name);
             // Cleanup of a cluster the resource left: only our own objects, only inside the mask.
-            if let Some(m) = member.filter(|_| managed) {
-                if !in_mask {
-                    out.clusters.push(status_of(
-                        cluster,
-                        Some(PropagationStatus::MaskedOut),
-                        m,
-                        input.target,
-                        None,
-                    ));
-                } else if !cluster.ready {
-                    out.clusters.push(status_of(
-                        cluster,
-                        Some(PropagationStatus::ClusterNotReady),
-                        m,
-                        input.target,
-                        None,
-                    ));
-                } else if !orphaned(fed) {
-                    out.actions.push(MemberAction::Delete {
-                        cluster: cluster.name.clone(),
-                        namespace: namespace.filter(|_| input.target.namespaced),
-                        name: name.clone(),
-                    });
+            // KubeFed deletes here even when the resource carries the orphan annotation: orphaning
+            // is about deleting the federated resource, not about leaving a cluster.
+            let Some(m) = member.filter(|_| managed) else {
+                if outside_namespace {
+                    out.clusters
+                        .push(bare(cluster, PropagationStatus::NamespaceNotFederated));
                 }
+                continue;
+            };
+            let status = if !in_mask {
+                Some(PropagationStatus::MaskedOut)
+            } else if !cluster.ready {
+                Some(PropagationStatus::ClusterNotReady)
+            } else if is_deleting(m) {
+                Some(PropagationStatus::WaitingForRemoval)
+            } else {
+                let target = namespace.filter(|_| input.target.namespaced);
+                out.actions.push(if is_host_object(m, input.host_uid) {
+                    MemberAction::RemoveManagedLabel {
+                        cluster: cluster.name.clone(),
+                        namespace: target,
+                        name: name.clone(),
+                    }
+                } else {
+                    MemberAction::Delete {
+                        cluster: cluster.name.clone(),
+                        namespace: target,
+                        name: name.clone(),
+                        options: None,
+                    }
+                });
+                outside_namespace.then_some(PropagationStatus::NamespaceNotFederated)
+            };
+            if let Some(status) = status {
+                out.clusters
+                    .push(status_of(cluster, Some(status), m, input.target, None));
             }
             continue;
         }
@@ -254,7 +332,7 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, Error> {
                 ));
                 continue;
             }
-            if !managed && !input.adopt_resources {
+            if !managed && !input.adopt_resources && !is_host_object(m, input.host_uid) {
                 out.clusters.push(status_of(
                     cluster,
                     Some(PropagationStatus::AlreadyExists),
@@ -264,6 +342,17 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, Error> {
                         "cluster {}: a {} {name} not created by federation already exists; delete it, or enable adoption (KubeFedConfig spec.syncController.adoptResources: Enabled)",
                         cluster.name, input.target.kind
                     )),
+                ));
+                continue;
+            }
+            if is_deleting(m) {
+                // being deleted in the member: wait for it to go, then create it again
+                out.clusters.push(status_of(
+                    cluster,
+                    Some(PropagationStatus::WaitingForRemoval),
+                    m,
+                    input.target,
+                    None,
                 ));
                 continue;
             }
@@ -320,7 +409,7 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, Error> {
                     &input.target.kind,
                     spec.retain_replicas.unwrap_or(false),
                 );
-                if !managed {
+                if !managed && !is_host_object(m, input.host_uid) {
                     // Adoption: take the object over explicitly.
                     obj["metadata"]["annotations"][ADOPTED_ANNOTATION] = json!("true");
                 }
@@ -355,13 +444,39 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, Error> {
             }
         }
     }
+    for unknown in &placement.unknown {
+        let (status, message) = if input.other_tenants_clusters.contains(unknown) {
+            (
+                PropagationStatus::TenantMismatch,
+                Some(format!(
+                    "cluster {unknown} belongs to another tenant or workspace; nothing is written there: remove it from spec.placement"
+                )),
+            )
+        } else {
+            (PropagationStatus::ClusterNotFound, None)
+        };
+        out.clusters.push(ClusterPlanStatus {
+            cluster: unknown.clone(),
+            status: Some(status),
+            generation: None,
+            remote_status: None,
+            message,
+        });
+    }
     Ok(out)
 }
 
-/// Plans the deletion of the federated resource (its finalizer path): delete every member object
-/// we manage in `clusters`, unless the resource is orphaning; not-ready clusters block (status
-/// says so) so nothing is left behind silently.
-pub fn plan_deletion(input: &PlanInput<'_>) -> Plan {
+/// Plans the deletion of the federated resource (its finalizer path), KubeFed's `ensureDeletion`:
+/// - orphaning (`kubefed.io/orphan: "true"`): the managed label is removed from every member
+///   object we manage in a ready cluster, which is left in place; not-ready clusters are not
+///   waited for (their objects keep the label, as in KubeFed);
+/// - otherwise every member object we manage is deleted with the `kubefed.io/deleteoption`
+///   annotation's DeleteOptions (background propagation without it); not-ready clusters block
+///   (status says so) so nothing is left behind silently.
+///
+/// The host's own namespace (a FederatedNamespace, the host joined as a member) is only
+/// unlabelled. A cluster still listed in the plan's statuses holds the finalizer.
+pub fn plan_deletion(input: &PlanInput<'_>) -> Result<Plan, Error> {
     let fed = input.federated;
     let name = fed.metadata.name.clone().unwrap_or_default();
     let mut out = Plan {
@@ -370,41 +485,82 @@ pub fn plan_deletion(input: &PlanInput<'_>) -> Plan {
         updated: 0,
         placed: 0,
     };
-    if orphaned(fed) {
-        return out;
-    }
+    let orphaning = orphaned(fed);
+    let options = if orphaning {
+        None
+    } else {
+        delete_options(fed)?
+    };
     for cluster in input.clusters {
         let Some(member) = input.members.get(&cluster.name).filter(|m| is_managed(m)) else {
             continue;
         };
+        let host = is_host_object(member, input.host_uid);
+        let waiting = |status| status_of(cluster, Some(status), member, input.target, None);
         if !cluster.ready {
-            out.clusters.push(status_of(
-                cluster,
-                Some(PropagationStatus::ClusterNotReady),
-                member,
-                input.target,
-                None,
-            ));
+            if !orphaning {
+                out.clusters
+                    .push(waiting(PropagationStatus::ClusterNotReady));
+            }
+            continue;
+        }
+        if is_deleting(member) {
+            if !orphaning && !host {
+                out.clusters
+                    .push(waiting(PropagationStatus::WaitingForRemoval));
+            }
             continue;
         }
         let namespace = cluster
             .member_namespace
             .clone()
-            .or_else(|| fed.metadata.namespace.clone());
-        out.actions.push(MemberAction::Delete {
-            cluster: cluster.name.clone(),
-            namespace: namespace.filter(|_| input.target.namespaced),
-            name: name.clone(),
+            .or_else(|| fed.metadata.namespace.clone())
+            .filter(|_| input.target.namespaced);
+        out.actions.push(if orphaning || host {
+            MemberAction::RemoveManagedLabel {
+                cluster: cluster.name.clone(),
+                namespace,
+                name: name.clone(),
+            }
+        } else {
+            MemberAction::Delete {
+                cluster: cluster.name.clone(),
+                namespace,
+                name: name.clone(),
+                options: options.clone(),
+            }
         });
-        out.clusters.push(status_of(
-            cluster,
-            Some(PropagationStatus::WaitingForRemoval),
-            member,
-            input.target,
-            None,
+        out.clusters
+            .push(waiting(PropagationStatus::WaitingForRemoval));
+    }
+    Ok(out)
+}
+
+/// The `kubefed.io/deleteoption` annotation as DeleteOptions (pure): None without it.
+pub fn delete_options(fed: &FederatedResource) -> Result<Option<DeleteOptions>, Error> {
+    let Some(text) = fed
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(DELETE_OPTION_ANNOTATION))
+    else {
+        return Ok(None);
+    };
+    let options: DeleteOptions =
+        serde_json::from_str(text).map_err(|e| Error::DeleteOptions(e.to_string()))?;
+    if let Some(policy) = options.propagation_policy.as_deref()
+        && !matches!(policy, "Orphan" | "Background" | "Foreground")
+    {
+        return Err(Error::DeleteOptions(format!(
+            "propagationPolicy {policy:?} is not Orphan, Background or Foreground"
+        )));
+    }
+    if options.grace_period_seconds.is_some_and(|g| g < 0) {
+        return Err(Error::DeleteOptions(
+            "gracePeriodSeconds must not be negative".into(),
         ));
     }
-    out
+    Ok(Some(options))
 }
 
 /// Whether the member object carries `kubefed.io/managed: "true"`.
@@ -414,6 +570,18 @@ pub fn is_managed(member: &Value) -> bool {
         .and_then(|l| l.get(MANAGED_LABEL))
         .and_then(Value::as_str)
         == Some(MANAGED_LABEL_VALUE)
+}
+
+/// Whether the member object is being deleted (KubeFed waits for it: `WaitingForRemoval`).
+fn is_deleting(member: &Value) -> bool {
+    member
+        .pointer("/metadata/deletionTimestamp")
+        .is_some_and(|t| !t.is_null())
+}
+
+/// Whether the member object is the host's own (same uid; only Namespaces are looked at).
+fn is_host_object(member: &Value, host_uid: Option<&str>) -> bool {
+    host_uid.is_some_and(|uid| member.pointer("/metadata/uid").and_then(Value::as_str) == Some(uid))
 }
 
 fn orphaned(fed: &FederatedResource) -> bool {

@@ -4,6 +4,13 @@
 //! otherwise `clusterSelector` — an empty selector `{}` selects every cluster, an absent one none.
 //! cellfed's `placementMask`: without a mask every cluster may be written; with one, create and
 //! update only `mask ∩ placed`, delete only `mask \ placed`.
+//!
+//! Namespace placement (KubeFed's `ComputeNamespacedPlacement`): a namespaced resource whose
+//! namespace has a FederatedNamespace is placed on the intersection of both placements. Without
+//! a FederatedNamespace the resource's placement holds verbatim (KubeFed does so only when its
+//! control plane is namespace-scoped; cellfed always, see docs/kubefed-compat.md). A cell's
+//! derived cluster keeps its objects in the cell's member namespace, which the FederatedNamespace
+//! does not govern, so it is never dropped by the intersection.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -11,6 +18,54 @@ use cellfed_api::federated::v1beta1::FederatedSpec;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 
 use super::ClusterView;
+
+/// Where a resource goes, with why it does not go where it asked to.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Placed {
+    /// Clusters to propagate to.
+    pub clusters: BTreeSet<String>,
+    /// Clusters the resource places but its namespace's FederatedNamespace does not.
+    pub outside_namespace: BTreeSet<String>,
+    /// Names in `placement.clusters` of no known cluster (not joined yet, or not the tenant's).
+    pub unknown: BTreeSet<String>,
+}
+
+/// The effective placement of a resource among `clusters`: its own placement, intersected with
+/// its FederatedNamespace's (`namespace`, for namespaced target types) when there is one.
+pub fn effective(
+    spec: &FederatedSpec,
+    namespace: Option<&FederatedSpec>,
+    clusters: &[ClusterView],
+) -> Result<Placed, String> {
+    let own = placed(spec, clusters)?;
+    let unknown = spec
+        .placement_clusters()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|n| !clusters.iter().any(|c| c.name == *n))
+        .map(str::to_string)
+        .collect();
+    let Some(ns_spec) = namespace else {
+        return Ok(Placed {
+            clusters: own,
+            outside_namespace: BTreeSet::new(),
+            unknown,
+        });
+    };
+    let of_namespace =
+        placed(ns_spec, clusters).map_err(|e| format!("of the FederatedNamespace: {e}"))?;
+    let (inside, outside) = own.into_iter().partition(|name| {
+        of_namespace.contains(name)
+            || clusters
+                .iter()
+                .any(|c| c.name == *name && c.member_namespace.is_some())
+    });
+    Ok(Placed {
+        clusters: inside,
+        outside_namespace: outside,
+        unknown,
+    })
+}
 
 /// Names of the clusters `spec` places the resource on, among `clusters`.
 pub fn placed(spec: &FederatedSpec, clusters: &[ClusterView]) -> Result<BTreeSet<String>, String> {
@@ -137,6 +192,53 @@ mod tests {
             json!({"placement": {"clusterSelector": {"matchExpressions": [{"key": "env", "operator": "Near"}]}}}),
         );
         assert!(placed(&bad, &cs).unwrap_err().contains("Near"));
+    }
+
+    /// KubeFed's `ComputeNamespacedPlacement` (pkg/controller/util/placement.go) with a
+    /// FederatedNamespace: the intersection; mirrors KubeFed's e2e "Placement should be computed
+    /// from namespace and resource placement".
+    #[test]
+    fn namespace_placement_intersects() {
+        let mut cell = cluster("rz00a.demo", &[]);
+        cell.member_namespace = Some("demo-rz00a".into());
+        let cs = [
+            cluster("member1", &[("env", "prod")]),
+            cluster("member2", &[]),
+            cell,
+        ];
+        let resource = spec(
+            json!({"placement": {"clusters": [{"name": "member1"}, {"name": "member2"}, {"name": "rz00a.demo"}, {"name": "member9"}]}}),
+        );
+        let ns = spec(json!({"placement": {"clusters": [{"name": "member1"}]}}));
+        let p = effective(&resource, Some(&ns), &cs).unwrap();
+        let set = |v: &[&str]| v.iter().map(ToString::to_string).collect::<BTreeSet<_>>();
+        assert_eq!(p.clusters, set(&["member1", "rz00a.demo"]));
+        assert_eq!(p.outside_namespace, set(&["member2"]));
+        assert_eq!(p.unknown, set(&["member9"]));
+        // by selector on both sides
+        let everywhere = spec(json!({"placement": {"clusterSelector": {}}}));
+        let prod =
+            spec(json!({"placement": {"clusterSelector": {"matchLabels": {"env": "prod"}}}}));
+        let p = effective(&everywhere, Some(&prod), &cs).unwrap();
+        assert_eq!(p.clusters, set(&["member1", "rz00a.demo"]));
+        assert_eq!(p.outside_namespace, set(&["member2"]));
+        // a FederatedNamespace placed nowhere keeps the resource out of every plain cluster
+        let nowhere = spec(json!({"placement": {"clusters": []}}));
+        let p = effective(&everywhere, Some(&nowhere), &cs).unwrap();
+        assert_eq!(p.clusters, set(&["rz00a.demo"]));
+        // without a FederatedNamespace the resource's placement holds
+        let p = effective(&everywhere, None, &cs).unwrap();
+        assert_eq!(p.clusters.len(), 3);
+        assert!(p.outside_namespace.is_empty());
+        // a bad selector on the FederatedNamespace says so
+        let bad = spec(
+            json!({"placement": {"clusterSelector": {"matchExpressions": [{"key": "env", "operator": "Near"}]}}}),
+        );
+        assert!(
+            effective(&everywhere, Some(&bad), &cs)
+                .unwrap_err()
+                .contains("FederatedNamespace")
+        );
     }
 
     #[test]

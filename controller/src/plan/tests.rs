@@ -43,20 +43,34 @@ spec:
     - {path: /spec/replicas, value: 5}
 "#;
 
+static NONE: std::sync::LazyLock<std::collections::BTreeSet<String>> =
+    std::sync::LazyLock::new(Default::default);
+
+fn input<'a>(
+    f: &'a FederatedResource,
+    cs: &'a [ClusterView],
+    members: &'a BTreeMap<String, Value>,
+    target: &'a TargetType,
+) -> PlanInput<'a> {
+    PlanInput {
+        federated: f,
+        target,
+        clusters: cs,
+        members,
+        adopt_resources: false,
+        namespace_placement: None,
+        host_uid: None,
+        other_tenants_clusters: &NONE,
+    }
+}
+
 fn run(
     f: &FederatedResource,
     cs: &[ClusterView],
     members: &BTreeMap<String, Value>,
     target: &TargetType,
 ) -> Plan {
-    plan(&PlanInput {
-        federated: f,
-        target,
-        clusters: cs,
-        members,
-        adopt_resources: false,
-    })
-    .unwrap()
+    plan(&input(f, cs, members, target)).unwrap()
 }
 
 /// Pretends the member server stored the created objects (with some defaulting of its own).
@@ -71,6 +85,13 @@ fn store(plan: &Plan, members: &mut BTreeMap<String, Value>) {
                 members.insert(cluster.clone(), o);
             }
             MemberAction::Delete { cluster, .. } => drop(members.remove(cluster)),
+            MemberAction::RemoveManagedLabel { cluster, .. } => {
+                let m = members.get_mut(cluster).unwrap();
+                m["metadata"]["labels"]
+                    .as_object_mut()
+                    .unwrap()
+                    .remove("kubefed.io/managed");
+            }
         }
     }
 }
@@ -160,41 +181,290 @@ fn mask_edit_alone_writes_nothing() {
     assert!(run(&f, &cs, &members, &deployment()).actions.is_empty());
 }
 
+/// KubeFed's e2e crud "CheckPlacementChange": a cluster removed from placement loses the object,
+/// also when the resource carries the orphan annotation (orphaning is about deleting the
+/// federated resource), and only objects we manage are touched.
 #[test]
-fn removal_from_placement_deletes_only_managed_objects_and_orphan_keeps() {
+fn removal_from_placement_deletes_even_when_orphaning() {
     let mut f = fed(FD);
     let cs = clusters(&["member1", "member2"]);
     let mut members = BTreeMap::new();
     store(&run(&f, &cs, &members, &deployment()), &mut members);
     f.spec.placement =
         Some(serde_json::from_value(json!({"clusters": [{"name": "member1"}]})).unwrap());
+    f.metadata.annotations = Some([("kubefed.io/orphan".to_string(), "true".to_string())].into());
     let p = run(&f, &cs, &members, &deployment());
     assert_eq!(
         p.actions,
         vec![MemberAction::Delete {
             cluster: "member2".into(),
             namespace: Some("demo".into()),
-            name: "web".into()
+            name: "web".into(),
+            options: None,
         }]
     );
+    // an object we do not manage is never deleted
+    members.get_mut("member2").unwrap()["metadata"]["labels"] = json!({});
+    assert!(run(&f, &cs, &members, &deployment()).actions.is_empty());
+    // one being deleted in the member is waited for, not deleted again
+    let mut deleting = members["member1"].clone();
+    deleting["metadata"]["deletionTimestamp"] = json!("2026-01-01T00:00:00Z");
+    members.insert("member2".into(), deleting);
+    let p = run(&f, &cs, &members, &deployment());
+    assert!(p.actions.is_empty(), "{:?}", p.actions);
+    let waiting = p.clusters.iter().find(|c| c.cluster == "member2").unwrap();
+    assert_eq!(waiting.status, Some(PropagationStatus::WaitingForRemoval));
+}
 
-    let d = plan_deletion(&PlanInput {
-        federated: &f,
-        target: &deployment(),
-        clusters: &cs,
-        members: &members,
-        adopt_resources: false,
-    });
-    assert_eq!(d.actions.len(), 2);
+/// KubeFed's e2e crud "CheckDelete" with `orphanDependents`: deleting an orphaning resource
+/// removes the managed label from member objects and leaves them in place; ready clusters only.
+#[test]
+fn orphaning_deletion_removes_the_managed_label() {
+    let mut f = fed(FD);
+    let mut cs = clusters(&["member1", "member2"]);
+    let mut members = BTreeMap::new();
+    store(&run(&f, &cs, &members, &deployment()), &mut members);
     f.metadata.annotations = Some([("kubefed.io/orphan".to_string(), "true".to_string())].into());
-    let d = plan_deletion(&PlanInput {
-        federated: &f,
-        target: &deployment(),
-        clusters: &cs,
-        members: &members,
-        adopt_resources: false,
-    });
-    assert!(d.actions.is_empty());
+    cs[1].ready = false;
+    let d = plan_deletion(&input(&f, &cs, &members, &deployment())).unwrap();
+    assert_eq!(
+        d.actions,
+        vec![MemberAction::RemoveManagedLabel {
+            cluster: "member1".into(),
+            namespace: Some("demo".into()),
+            name: "web".into(),
+        }]
+    );
+    // the not-ready member2 does not hold the finalizer: once member1 is unlabelled, done
+    store(&d, &mut members);
+    let d = plan_deletion(&input(&f, &cs, &members, &deployment())).unwrap();
+    assert!(d.actions.is_empty() && d.clusters.is_empty(), "{d:?}");
+    assert!(
+        members["member1"]["metadata"]["labels"]
+            .get("kubefed.io/managed")
+            .is_none()
+    );
+}
+
+/// KubeFed's e2e "DeleteOptions": `kubefed.io/deleteoption` reaches the member deletes of a
+/// deleted resource (not the deletes of a placement change, as in KubeFed); a malformed one is
+/// a bad spec that names the annotation.
+#[test]
+fn delete_options_come_from_the_annotation() {
+    let mut f = fed(FD);
+    let cs = clusters(&["member1", "member2"]);
+    let mut members = BTreeMap::new();
+    store(&run(&f, &cs, &members, &deployment()), &mut members);
+    let d = plan_deletion(&input(&f, &cs, &members, &deployment())).unwrap();
+    assert_eq!(d.actions.len(), 2);
+    assert!(
+        d.actions
+            .iter()
+            .all(|a| matches!(a, MemberAction::Delete { options: None, .. }))
+    );
+    f.metadata.annotations = Some(
+        [(
+            "kubefed.io/deleteoption".to_string(),
+            r#"{"propagationPolicy":"Orphan","gracePeriodSeconds":5}"#.to_string(),
+        )]
+        .into(),
+    );
+    let d = plan_deletion(&input(&f, &cs, &members, &deployment())).unwrap();
+    let MemberAction::Delete {
+        options: Some(o), ..
+    } = &d.actions[0]
+    else {
+        panic!("{:?}", d.actions)
+    };
+    assert_eq!(o.propagation_policy.as_deref(), Some("Orphan"));
+    assert_eq!(o.grace_period_seconds, Some(5));
+    for bad in [r#"{"propagationPolicy":"Sometimes"}"#, "not json"] {
+        f.metadata.annotations =
+            Some([("kubefed.io/deleteoption".to_string(), bad.to_string())].into());
+        let e = plan_deletion(&input(&f, &cs, &members, &deployment())).unwrap_err();
+        assert!(e.to_string().contains("kubefed.io/deleteoption"), "{e}");
+        assert_eq!(e.reason(), "DeleteOptionsInvalid");
+    }
+}
+
+/// A resource in a namespace with a FederatedNamespace goes only where the namespace goes; the
+/// other placed clusters say `NamespaceNotFederated` and lose what they had. Mirrors KubeFed's
+/// e2e "Placement should be computed from namespace and resource placement".
+#[test]
+fn namespace_placement_limits_the_resource() {
+    let f = fed(FD);
+    let cs = clusters(&["member1", "member2"]);
+    let mut members = BTreeMap::new();
+    store(&run(&f, &cs, &members, &deployment()), &mut members);
+    let ns: cellfed_api::federated::v1beta1::FederatedSpec =
+        serde_json::from_value(json!({"placement": {"clusters": [{"name": "member1"}]}})).unwrap();
+    let target = deployment();
+    let mut i = input(&f, &cs, &members, &target);
+    i.namespace_placement = Some(&ns);
+    let p = plan(&i).unwrap();
+    assert_eq!(
+        p.actions,
+        vec![MemberAction::Delete {
+            cluster: "member2".into(),
+            namespace: Some("demo".into()),
+            name: "web".into(),
+            options: None,
+        }]
+    );
+    let status = |p: &Plan, c: &str| p.clusters.iter().find(|s| s.cluster == c).unwrap().status;
+    assert_eq!(
+        status(&p, "member2"),
+        Some(PropagationStatus::NamespaceNotFederated)
+    );
+    assert_eq!(status(&p, "member1"), None);
+    assert_eq!((p.updated, p.placed), (1, 1));
+    // after the delete, member2 still says why it has nothing
+    store(&p, &mut members);
+    let target = deployment();
+    let mut i = input(&f, &cs, &members, &target);
+    i.namespace_placement = Some(&ns);
+    let p = plan(&i).unwrap();
+    assert!(p.actions.is_empty());
+    assert_eq!(
+        status(&p, "member2"),
+        Some(PropagationStatus::NamespaceNotFederated)
+    );
+}
+
+/// KubeFed's example/sample1/federatednamespace.yaml: a FederatedNamespace without a template
+/// creates the namespace, labelled as managed, where it is placed.
+#[test]
+fn a_federated_namespace_needs_no_template() {
+    let f = fed(r#"
+apiVersion: types.kubefed.io/v1beta1
+kind: FederatedNamespace
+metadata: {name: test-namespace, namespace: test-namespace, generation: 1}
+spec:
+  placement:
+    clusters: [{name: cluster2}, {name: cluster1}]
+"#);
+    let target = TargetType {
+        api_version: "v1".into(),
+        kind: "Namespace".into(),
+        namespaced: false,
+        ..Default::default()
+    };
+    let p = run(
+        &f,
+        &clusters(&["cluster1", "cluster2"]),
+        &BTreeMap::new(),
+        &target,
+    );
+    assert_eq!(p.actions.len(), 2);
+    let MemberAction::Create { object, .. } = &p.actions[0] else {
+        panic!("{:?}", p.actions)
+    };
+    assert_eq!(object["kind"], "Namespace");
+    assert_eq!(object["metadata"]["name"], "test-namespace");
+    assert!(object["metadata"].get("namespace").is_none());
+    assert_eq!(object["metadata"]["labels"]["kubefed.io/managed"], "true");
+    // KubeFed's InvalidName: one not named like its namespace is not propagated
+    let mut other = f.clone();
+    other.metadata.name = Some("elsewhere".into());
+    let e = plan(&input(
+        &other,
+        &clusters(&["cluster1"]),
+        &BTreeMap::new(),
+        &target,
+    ))
+    .unwrap_err();
+    assert_eq!(e.reason(), "InvalidName");
+    assert!(e.to_string().contains("\"test-namespace\""), "{e}");
+}
+
+/// KubeFed's `IsNamespaceInHostCluster` (crud "CheckPlacementChange" for namespaces removes the
+/// primary cluster): the host's own namespace, when the host is a member, is taken over without
+/// an AlreadyExists, and leaving it (placement or deletion) only removes the managed label.
+#[test]
+fn the_hosts_own_namespace_is_never_deleted() {
+    let mut f = fed(r#"
+apiVersion: types.kubefed.io/v1beta1
+kind: FederatedNamespace
+metadata: {name: demo, namespace: demo, generation: 1}
+spec:
+  placement:
+    clusters: [{name: host}]
+"#);
+    let target = TargetType {
+        api_version: "v1".into(),
+        kind: "Namespace".into(),
+        namespaced: false,
+        ..Default::default()
+    };
+    let cs = clusters(&["host"]);
+    let own = json!({"apiVersion": "v1", "kind": "Namespace",
+        "metadata": {"name": "demo", "uid": "u-1", "resourceVersion": "3"}});
+    let mut members = BTreeMap::from([("host".to_string(), own)]);
+    let mut i = input(&f, &cs, &members, &target);
+    i.host_uid = Some("u-1");
+    let p = plan(&i).unwrap();
+    let MemberAction::Update { object, .. } = &p.actions[0] else {
+        panic!("{:?}", p.actions)
+    };
+    assert!(
+        object["metadata"]["annotations"]
+            .get("kubefed.io/adopted")
+            .is_none()
+    );
+    store(&p, &mut members);
+    members.get_mut("host").unwrap()["metadata"]["uid"] = json!("u-1");
+    f.spec.placement = Some(serde_json::from_value(json!({"clusters": []})).unwrap());
+    let mut i = input(&f, &cs, &members, &target);
+    i.host_uid = Some("u-1");
+    assert_eq!(
+        plan(&i).unwrap().actions,
+        vec![MemberAction::RemoveManagedLabel {
+            cluster: "host".into(),
+            namespace: None,
+            name: "demo".into(),
+        }]
+    );
+    assert!(matches!(
+        plan_deletion(&i).unwrap().actions[..],
+        [MemberAction::RemoveManagedLabel { .. }]
+    ));
+}
+
+/// A placement may name clusters that have not joined (GitOps manifests for every cluster):
+/// they are reported `ClusterNotFound` and propagated once they join.
+#[test]
+fn clusters_not_joined_yet_are_reported() {
+    let mut f = fed(FD);
+    f.spec.placement = Some(
+        serde_json::from_value(json!({"clusters": [{"name": "member1"}, {"name": "member3"}]}))
+            .unwrap(),
+    );
+    let p = run(
+        &f,
+        &clusters(&["member1", "member2"]),
+        &BTreeMap::new(),
+        &deployment(),
+    );
+    assert_eq!(p.actions.len(), 1);
+    let late = p.clusters.iter().find(|c| c.cluster == "member3").unwrap();
+    assert_eq!(late.status, Some(PropagationStatus::ClusterNotFound));
+    assert_eq!((p.updated, p.placed), (1, 1));
+    // one that exists but belongs to another tenant says so (admission refuses it; this is the
+    // controller's second line of defence)
+    let foreign = std::collections::BTreeSet::from(["member3".to_string()]);
+    let (cs, members, target) = (clusters(&["member1"]), BTreeMap::new(), deployment());
+    let mut i = input(&f, &cs, &members, &target);
+    i.other_tenants_clusters = &foreign;
+    let p = plan(&i).unwrap();
+    let other = p.clusters.iter().find(|c| c.cluster == "member3").unwrap();
+    assert_eq!(other.status, Some(PropagationStatus::TenantMismatch));
+    let p = run(
+        &f,
+        &clusters(&["member1", "member2", "member3"]),
+        &BTreeMap::new(),
+        &deployment(),
+    );
+    assert_eq!(p.actions.len(), 2);
 }
 
 #[test]
@@ -215,14 +485,10 @@ fn unmanaged_objects_are_not_overwritten_unless_adopted() {
             .unwrap()
             .contains("adoptResources")
     );
-    let p = plan(&PlanInput {
-        federated: &f,
-        target: &deployment(),
-        clusters: &cs,
-        members: &members,
-        adopt_resources: true,
-    })
-    .unwrap();
+    let target = deployment();
+    let mut i = input(&f, &cs, &members, &target);
+    i.adopt_resources = true;
+    let p = plan(&i).unwrap();
     let MemberAction::Update { object, .. } = &p.actions[0] else {
         panic!()
     };

@@ -3,21 +3,28 @@
 //! member goes on in the background (that member is left alone by later reconciles until it
 //! ends, and its end reconciles the resource again), so one member never holds back the
 //! resource's other members or the next change. Every write is recorded in the member's cache
-//! so the next reconcile plans from it, and only the leader writes.
+//! so the next reconcile plans from it, and only the leader writes. Each write records a Kubernetes
+//! Event on the federated resource when it starts and another when it fails ([`crate::events`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 use cellfed_api::FederatedResource;
-use cellfed_api::well_known::PropagationStatus;
+use cellfed_api::well_known::{MANAGED_LABEL, MANAGED_LABEL_VALUE, PropagationStatus};
+use k8s_openapi::api::core::v1::ObjectReference;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::DeleteOptions;
 use kube::ResourceExt as _;
-use kube::api::{Api, DeleteParams, DynamicObject, PostParams};
+use kube::api::{
+    Api, DeleteParams, DynamicObject, Patch, PatchParams, PostParams, Preconditions,
+    PropagationPolicy,
+};
 use kube::core::ApiResource;
 use kube::runtime::reflector::ObjectRef;
 use serde_json::{Value, json};
 
 use crate::context::TypeContext;
+use crate::events::{self, Recorder};
 use crate::member_cache::MemberCache;
 use crate::members::Member;
 use crate::plan::MemberAction;
@@ -69,12 +76,21 @@ pub async fn apply(
             continue;
         }
         ctx.shared.metrics.member_write(&cluster);
+        let (note, _) = events::starting(action, &ctx.target.kind);
+        let regarding = reference(ctx, fed);
+        ctx.shared
+            .events
+            .record(regarding.clone(), ctx.component.clone(), note);
         let write = Write {
             client,
             resource: ctx.target_resource.clone(),
             namespaced: ctx.target.namespaced,
             cache,
             action: action.clone(),
+            events: ctx.shared.events.clone(),
+            regarding,
+            component: ctx.component.clone(),
+            kind: ctx.target.kind.clone(),
         };
         // network: one member write, in its own task
         let task = tokio::spawn(async move {
@@ -87,6 +103,12 @@ pub async fn apply(
             };
             if let Some(c) = &write.cache {
                 c.end_write(&ns, &name);
+            }
+            if let Err((_, why)) = &outcome {
+                let note = events::failed(&write.action, &write.kind, why);
+                write
+                    .events
+                    .record(write.regarding.clone(), write.component.clone(), note);
             }
             outcome
         });
@@ -117,7 +139,21 @@ pub async fn apply(
     out
 }
 
-fn resource_ref(ctx: &TypeContext, fed: &FederatedResource) -> ObjectRef<FederatedResource> {
+/// The federated resource as an Event's `involvedObject`.
+fn reference(ctx: &TypeContext, fed: &FederatedResource) -> ObjectReference {
+    ObjectReference {
+        api_version: Some(ctx.federated.api_version.clone()),
+        kind: Some(ctx.federated.kind.clone()),
+        name: fed.metadata.name.clone(),
+        namespace: fed.metadata.namespace.clone(),
+        uid: fed.metadata.uid.clone(),
+        resource_version: fed.metadata.resource_version.clone(),
+        ..ObjectReference::default()
+    }
+}
+
+/// The work-queue key of `fed`.
+pub fn resource_ref(ctx: &TypeContext, fed: &FederatedResource) -> ObjectRef<FederatedResource> {
     let r = ObjectRef::new_with(&fed.name_any(), ctx.federated.clone());
     match fed.namespace() {
         Some(ns) => r.within(&ns),
@@ -140,6 +176,9 @@ fn target_of(action: &MemberAction) -> (String, String) {
         }
         MemberAction::Delete {
             namespace, name, ..
+        }
+        | MemberAction::RemoveManagedLabel {
+            namespace, name, ..
         } => (namespace.clone().unwrap_or_default(), name.clone()),
     }
 }
@@ -149,6 +188,29 @@ fn failed_status(action: &MemberAction) -> PropagationStatus {
         MemberAction::Create { .. } => PropagationStatus::CreationFailed,
         MemberAction::Update { .. } => PropagationStatus::UpdateFailed,
         MemberAction::Delete { .. } => PropagationStatus::DeletionFailed,
+        MemberAction::RemoveManagedLabel { .. } => PropagationStatus::LabelRemovalFailed,
+    }
+}
+
+/// DeleteParams of a member delete: the `kubefed.io/deleteoption` annotation's, or background
+/// propagation (what the server does by default for current API groups).
+fn delete_params(options: Option<&DeleteOptions>) -> DeleteParams {
+    let Some(o) = options else {
+        return DeleteParams::background();
+    };
+    DeleteParams {
+        dry_run: false,
+        grace_period_seconds: o.grace_period_seconds.and_then(|g| u32::try_from(g).ok()),
+        propagation_policy: o.propagation_policy.as_deref().and_then(|p| match p {
+            "Orphan" => Some(PropagationPolicy::Orphan),
+            "Foreground" => Some(PropagationPolicy::Foreground),
+            "Background" => Some(PropagationPolicy::Background),
+            _ => None,
+        }),
+        preconditions: o.preconditions.as_ref().map(|p| Preconditions {
+            resource_version: p.resource_version.clone(),
+            uid: p.uid.clone(),
+        }),
     }
 }
 
@@ -159,6 +221,12 @@ struct Write {
     namespaced: bool,
     cache: Option<Arc<MemberCache>>,
     action: MemberAction,
+    /// Where a failure is recorded as an Event.
+    events: Arc<Recorder>,
+    regarding: ObjectReference,
+    component: String,
+    /// The target kind, for the Event message.
+    kind: String,
 }
 
 impl Write {
@@ -213,21 +281,16 @@ impl Write {
                 Ok(())
             }
             MemberAction::Delete {
-                namespace, name, ..
+                namespace,
+                name,
+                options,
+                ..
             } => {
                 let ns = namespace.as_deref().unwrap_or_default();
-                let deleted_version =
-                    self.cache
-                        .as_ref()
-                        .and_then(|c| c.get(ns, name))
-                        .and_then(|o| {
-                            o.pointer("/metadata/resourceVersion")?
-                                .as_str()
-                                .map(str::to_string)
-                        });
+                let deleted_version = self.cached_version(ns, name);
                 match self
                     .api(namespace.as_deref())
-                    .delete(name, &DeleteParams::background())
+                    .delete(name, &delete_params(options.as_ref()))
                     .await
                 {
                     Ok(_) => {}
@@ -239,19 +302,55 @@ impl Write {
                 }
                 Ok(())
             }
+            MemberAction::RemoveManagedLabel {
+                namespace, name, ..
+            } => {
+                let ns = namespace.as_deref().unwrap_or_default();
+                let previous = self.cached_version(ns, name);
+                // KubeFed's merge patch: only the label goes, nothing else is touched
+                let patch = json!({"metadata": {"labels": {MANAGED_LABEL: null}}});
+                match self
+                    .api(namespace.as_deref())
+                    .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+                    .await
+                {
+                    Ok(_) => {}
+                    Err(kube::Error::Api(e)) if e.code == 404 => {}
+                    Err(e) => return Err((PropagationStatus::LabelRemovalFailed, e.to_string())),
+                }
+                // it leaves the managed-objects watch: for this controller it is gone
+                if let Some(c) = &self.cache {
+                    c.wrote(ns, name, None, previous.as_deref());
+                }
+                Ok(())
+            }
         }
+    }
+
+    /// resourceVersion of the cached member object.
+    fn cached_version(&self, namespace: &str, name: &str) -> Option<String> {
+        self.cache
+            .as_ref()
+            .and_then(|c| c.get(namespace, name))
+            .and_then(|o| {
+                o.pointer("/metadata/resourceVersion")?
+                    .as_str()
+                    .map(str::to_string)
+            })
     }
 }
 
 /// Namespaced objects need their namespace in the member (KubeFed expects a FederatedNamespace;
-/// cellfed creates a missing one, so cells' member namespaces just work).
+/// cellfed creates a missing one, so cells' member namespaces just work). It is labelled
+/// `kubefed.io/managed: "true"`, so a FederatedNamespace of that name takes it over as its own.
 async fn ensure_namespace(client: &kube::Client, ns: &str) {
     let api: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
     // network: GET, then create when missing
     if matches!(api.get_opt(ns).await, Ok(Some(_))) {
         return;
     }
-    let obj: Value = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
+    let obj: Value = json!({"apiVersion": "v1", "kind": "Namespace",
+        "metadata": {"name": ns, "labels": {MANAGED_LABEL: MANAGED_LABEL_VALUE}}});
     if let Ok(obj) = serde_json::from_value(obj) {
         let _ = api.create(&PostParams::default(), &obj).await;
     }

@@ -1,6 +1,8 @@
-//! fetch: what planning one federated resource needs, from the caches. The only network call is
-//! a GET of an object a placed, ready member lacks in its managed-objects cache (an unmanaged
-//! object there means `AlreadyExists` or adoption).
+//! fetch: what planning one federated resource needs, from the caches: the tenant's clusters and
+//! their objects, the FederatedNamespace placement of the resource's namespace, and for a
+//! FederatedNamespace the uid of the host's own Namespace. The only network call is a GET of an
+//! object a placed, ready member lacks in its managed-objects cache (an unmanaged object there
+//! means `AlreadyExists` or adoption).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -8,6 +10,7 @@ use std::time::Duration;
 
 use cellfed_api::FederatedResource;
 use cellfed_api::features::FeatureGate;
+use cellfed_api::federated::v1beta1::FederatedSpec;
 use cellfed_api::tenancy::Tenancy;
 use k8s_openapi::api::core::v1::Namespace;
 use kube::ResourceExt as _;
@@ -15,7 +18,7 @@ use kube::api::{Api, DynamicObject};
 use kube::runtime::reflector::ObjectRef;
 use serde_json::Value;
 
-use crate::context::TypeContext;
+use crate::context::{NamespacePlacement, TypeContext};
 use crate::members::Member;
 use crate::plan::{ClusterView, placement};
 use crate::settings::Effective;
@@ -35,6 +38,14 @@ pub struct Fetched {
     /// way: nothing is planned there and no status is written until they synced or the write
     /// ended (either reconciles the resource again).
     pub pending: BTreeSet<String>,
+    /// The FederatedNamespace placement of the resource's namespace (namespaced target types).
+    pub namespace_placement: Option<FederatedSpec>,
+    /// The FederatedNamespaces are still being listed: nothing can be planned yet.
+    pub namespace_pending: bool,
+    /// For a FederatedNamespace: uid of the host's own Namespace it federates.
+    pub host_uid: Option<String>,
+    /// Names of the clusters the resource's tenant may not use.
+    pub other_tenants_clusters: BTreeSet<String>,
 }
 
 /// Tenant and workspace of a federated resource: its namespace's labels (its own when
@@ -59,11 +70,33 @@ pub async fn fetch(ctx: &TypeContext, fed: &FederatedResource, settings: &Effect
     let tenancy = tenancy_of(ctx, fed);
     let isolation = settings.gates.enabled(FeatureGate::TenantIsolation);
     let visible = ctx.shared.members.for_tenancy(&tenancy, isolation);
+    let (namespace_placement, namespace_pending) = match fed.namespace() {
+        Some(ns) if ctx.target.namespaced => match ctx.shared.namespace_placement(&ns) {
+            NamespacePlacement::Verbatim => (None, false),
+            NamespacePlacement::Pending => (None, true),
+            NamespacePlacement::Of(spec) => (Some(*spec), false),
+        },
+        _ => (None, false),
+    };
+    let host_uid = fed
+        .namespace()
+        .filter(|_| ctx.target.is_namespace())
+        .and_then(|ns| {
+            ctx.shared
+                .caches
+                .namespaces
+                .get(&ObjectRef::<Namespace>::new(&ns))
+        })
+        .and_then(|n| n.metadata.uid.clone());
     let mut out = Fetched {
         visible: Vec::new(),
         clusters: Vec::new(),
         members: BTreeMap::new(),
         pending: BTreeSet::new(),
+        namespace_placement,
+        namespace_pending,
+        host_uid,
+        other_tenants_clusters: BTreeSet::new(),
     };
     for m in &visible {
         let cache = ctx.cache(&m.name);
@@ -95,7 +128,10 @@ pub async fn fetch(ctx: &TypeContext, fed: &FederatedResource, settings: &Effect
     }
     if fed.metadata.deletion_timestamp.is_none() {
         // network: GET where a placed, ready member has no managed object of this name
-        let placed = placement::placed(&fed.spec, &out.clusters).unwrap_or_default();
+        let placed =
+            placement::effective(&fed.spec, out.namespace_placement.as_ref(), &out.clusters)
+                .map(|p| p.clusters)
+                .unwrap_or_default();
         let lookups = visible
             .iter()
             .filter(|m| placed.contains(&m.name) && !out.members.contains_key(&m.name))
@@ -110,6 +146,14 @@ pub async fn fetch(ctx: &TypeContext, fed: &FederatedResource, settings: &Effect
             }
         }
     }
+    out.other_tenants_clusters = ctx
+        .shared
+        .members
+        .snapshot()
+        .iter()
+        .filter(|m| !visible.iter().any(|v| v.name == m.name))
+        .map(|m| m.name.clone())
+        .collect();
     out.visible = visible;
     out
 }

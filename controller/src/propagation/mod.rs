@@ -56,6 +56,9 @@ async fn run(fed: &FederatedResource, ctx: &Arc<TypeContext>) -> Result<Action> 
         clusters: &f.clusters,
         members: &f.members,
         adopt_resources: settings.adopt_resources,
+        namespace_placement: f.namespace_placement.as_ref(),
+        host_uid: f.host_uid.as_deref(),
+        other_tenants_clusters: &f.other_tenants_clusters,
     };
     let now = jiff::Timestamp::now()
         .strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -65,13 +68,29 @@ async fn run(fed: &FederatedResource, ctx: &Arc<TypeContext>) -> Result<Action> 
         if !fed.finalizers().iter().any(|f| f == SYNC_FINALIZER) {
             return Ok(Action::await_change());
         }
-        let p = plan::plan_deletion(&input);
-        // network: member deletes
+        let p = match plan::plan_deletion(&input) {
+            Ok(p) => p,
+            Err(e) => {
+                // a bad deleteoption annotation: say so and wait for it to be fixed
+                let next = status::of_error(fed, e.reason(), &format!("{name}: {e}"), &now);
+                // network: status, only when it changed
+                status::write(&api, fed, &next).await?;
+                return Ok(Action::await_change());
+            }
+        };
+        // network: member deletes (or label removals when orphaning)
         let applied = apply::apply(ctx, fed, &f.visible, &p.actions).await;
         let done = applied.failures.is_empty() && applied.in_flight.is_empty();
         if p.clusters.is_empty() && done && f.pending.is_empty() {
             // network: release the finalizer
             status::set_finalizer(&api, fed, false).await?;
+        } else if done
+            && p.actions
+                .iter()
+                .any(|a| matches!(a, plan::MemberAction::RemoveManagedLabel { .. }))
+        {
+            // an unlabelled object leaves the managed watch: look again from what was written
+            let _ = ctx.requeue.send(apply::resource_ref(ctx, fed));
         } else if !applied.failures.is_empty() {
             return Err(Error::MemberWrites {
                 name,
@@ -79,6 +98,10 @@ async fn run(fed: &FederatedResource, ctx: &Arc<TypeContext>) -> Result<Action> 
             });
         }
         // member watch events and readiness changes bring it back
+        return Ok(Action::await_change());
+    }
+    if f.namespace_pending {
+        // the FederatedNamespaces are still listing; their sync reconciles everything again
         return Ok(Action::await_change());
     }
     // network: the finalizer goes on before anything is written to a member
@@ -90,7 +113,7 @@ async fn run(fed: &FederatedResource, ctx: &Arc<TypeContext>) -> Result<Action> 
             (status::of_plan(fed, &p, &applied.failures, &now), applied)
         }
         Err(e) => (
-            status::of_error(fed, "ComputePlacementFailed", &format!("{name}: {e}"), &now),
+            status::of_error(fed, e.reason(), &format!("{name}: {e}"), &now),
             apply::Applied::default(),
         ),
     };
