@@ -242,12 +242,13 @@ pub async fn join(
     tunnel: &Tunnel,
 ) -> anyhow::Result<(Vec<String>, Vec<Value>)> {
     let access = tunnelled_access(access, tunnel);
+    // join's own objects first: it refuses to overwrite a joined cluster unless told to
+    let mut lines = super::join::join_with(host, member, &access, opts).await?;
     let agent_token = if opts.dry_run {
         "<generated>".to_string()
     } else {
         ensure_tokens(host, &opts.fed_ns, &opts.name, &opts.secret_name(), tunnel).await?
     };
-    let mut lines = super::join::join_with(host, member, &access, opts).await?;
     let suffix = if opts.dry_run { " (dry run)" } else { "" };
     lines.push(format!(
         "host: secret/{} configured{suffix}",
