@@ -154,6 +154,10 @@ impl ApiError {
             "the object has been modified; please apply your changes to the latest version and try again",
         )
     }
+    /// Whether this is the conflict of [`ApiError::modified`] (lost a race with another write).
+    pub fn is_modified(&self) -> bool {
+        self.code == 409 && self.message.contains("the object has been modified")
+    }
     /// 422 Invalid: `Kind "name" is invalid: field: message, …`.
     pub fn invalid(group: &str, kind: &str, name: &str, causes: Vec<Cause>) -> Self {
         let summary: Vec<String> = causes

@@ -578,6 +578,32 @@ pub async fn delete(
     policy_param: Option<&str>,
     dry_run: bool,
 ) -> ApiResult<Value> {
+    // as kube-apiserver's GuaranteedUpdate: a write that raced the delete makes it read again,
+    // unless the caller asked for a resourceVersion precondition
+    let precondition = options.pointer("/preconditions/resourceVersion").is_some();
+    let mut attempts = 0;
+    loop {
+        match delete_attempt(state, res, ns, name, options, policy_param, dry_run).await {
+            Err(e) if !precondition && attempts < DELETE_ATTEMPTS && e.is_modified() => {
+                attempts += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// How often a delete re-reads the object after losing a race with another write.
+const DELETE_ATTEMPTS: usize = 10;
+
+async fn delete_attempt(
+    state: &AppState,
+    res: &Resource,
+    ns: Option<&str>,
+    name: &str,
+    options: &Value,
+    policy_param: Option<&str>,
+    dry_run: bool,
+) -> ApiResult<Value> {
     let key = res.key(ns, name);
     let Some(kv) = state.store.get(&key, None).await? else {
         return Err(ApiError::not_found(&res.group, &res.plural, name));

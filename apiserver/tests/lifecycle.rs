@@ -276,3 +276,49 @@ async fn patch_flavours() {
     assert_eq!(o["data"]["a"], "b");
     assert_eq!(o["metadata"]["managedFields"][0]["manager"], "me");
 }
+
+/// A DELETE without a resourceVersion precondition that races other writes of the object
+/// re-reads and succeeds, as kube-apiserver's does (it answered 409 Conflict before).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delete_racing_other_writes_succeeds() {
+    let dir = TempDir::new("delete-race");
+    let st = state(&dir).await;
+    for i in 0..20 {
+        let uri = "/api/v1/namespaces/default/configmaps";
+        let (code, _) = json(
+            &st,
+            "POST",
+            uri,
+            &json!({"apiVersion": "v1", "kind": "ConfigMap",
+                    "metadata": {"name": format!("race-{i}")}, "data": {"n": "0"}}),
+        )
+        .await;
+        assert_eq!(code, 201);
+        let writers: Vec<_> = (0..4)
+            .map(|_| {
+                let st = st.clone();
+                tokio::spawn(async move {
+                    for n in 1..200 {
+                        let (code, _) = call(
+                            &st,
+                            "PATCH",
+                            &format!("{uri}/race-{i}"),
+                            "application/merge-patch+json",
+                            json!({"data": {"n": n.to_string()}}).to_string(),
+                        )
+                        .await;
+                        if code == 404 {
+                            break; // deleted
+                        }
+                    }
+                })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let (code, body) = json(&st, "DELETE", &format!("{uri}/race-{i}"), &json!({})).await;
+        assert_eq!(code, 200, "delete race-{i}: {body}");
+        for w in writers {
+            w.await.unwrap();
+        }
+    }
+}
