@@ -7,15 +7,15 @@
 //! introducer for text), PostgreSQL gets dollar-quoted strings with a tag absent from the text
 //! and bytea in hex input format inside `$$…$$` (hex digits never contain `$`).
 
-use std::fmt::Write as _;
-
 use crate::dialect::Backend;
 
-/// `bytes` as lowercase hex digits.
+/// `bytes` as lowercase hex digits (by table: values are megabytes at times).
 fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut out = String::with_capacity(bytes.len() * 2);
     for b in bytes {
-        let _ = write!(out, "{b:02x}");
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0xf)]));
     }
     out
 }

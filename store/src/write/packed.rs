@@ -5,9 +5,10 @@
 //! stopping at the first error:
 //!
 //! 1. `BEGIN; UPDATE meta SET revision = revision + n …` (locks the counter row: the writers'
-//!    lock, until commit) `; SELECT` the new counter value `; SELECT` the newest row of every
-//!    key in the batch (a new statement, so it sees everything committed before the lock was
-//!    granted);
+//!    lock, until commit; the new value comes back with `RETURNING` on PostgreSQL, through
+//!    `LAST_INSERT_ID(expr)` in the UPDATE's OK packet on MySQL) `; SELECT` the newest row of
+//!    every key in the batch (a new statement, so it sees everything committed before the lock
+//!    was granted);
 //! 2. decide the batch here (`decide::plan`), then `INSERT` its rows `; UPDATE` the counter
 //!    back to the last revision used, when some requests failed their check `; COMMIT` — or
 //!    just `ROLLBACK` when nothing is to be written.
@@ -85,9 +86,13 @@ pub(super) async fn apply(conn: &mut AnyConnection, sql: &Sql, batch: &[Request]
             Ok(Some(Either::Left(_))) => done += 1,
             Ok(Some(Either::Right(_))) => {}
             Ok(None) => break Ok(()),
-            // The statements before COMMIT went through: the commit itself failed.
-            Err(e) if done >= before_commit => break Err(Failed::Commit(e.into())),
-            Err(e) => break Err(Failed::BeforeCommit(e.into())),
+            // The server refused a statement before COMMIT and stopped there: nothing written.
+            Err(e @ sqlx::Error::Database(_)) if done < before_commit => {
+                break Err(Failed::BeforeCommit(e.into()));
+            }
+            // The commit failed, or the connection did with the whole text in flight: the
+            // server may have committed it.
+            Err(e) => break Err(Failed::Commit(e.into())),
         }
     };
     drop(results);
@@ -114,9 +119,11 @@ async fn reserve(
         Backend::Postgres => format!(
             "BEGIN; UPDATE {meta} SET revision = revision + {n} WHERE id = 1 RETURNING revision; "
         ),
+        // No UPDATE … RETURNING: LAST_INSERT_ID(expr) hands the new value back in the OK
+        // packet of the UPDATE itself (no AUTO_INCREMENT is involved).
         Backend::MySql | Backend::Sqlite => format!(
-            "START TRANSACTION; UPDATE {meta} SET revision = revision + {n} WHERE id = 1; \
-             SELECT revision FROM {meta} WHERE id = 1; "
+            "START TRANSACTION; \
+             UPDATE {meta} SET revision = LAST_INSERT_ID(revision + {n}) WHERE id = 1; "
         ),
     };
     if let [key] = keys {
@@ -136,15 +143,26 @@ async fn reserve(
         );
     }
     let mut top = None;
+    let mut statement = 0;
     let mut latest = HashMap::with_capacity(keys.len());
     let mut results = conn.fetch_many(sqlx::raw_sql(&text));
     while let Some(item) = results.try_next().await? {
-        let Either::Right(row) = item else { continue };
-        if row.columns().len() == 1 {
-            top = Some(row.try_get::<i64, _>(0)?);
-        } else {
-            let row = LogRow::from_any(&row)?;
-            latest.insert(row.name.clone(), row);
+        match item {
+            // MySQL: the second statement's OK packet (the UPDATE) carries the new value.
+            Either::Left(done) => {
+                statement += 1;
+                if backend == Backend::MySql && statement == 2 && done.rows_affected() == 1 {
+                    top = done.last_insert_id();
+                }
+            }
+            // PostgreSQL: the UPDATE's RETURNING row.
+            Either::Right(row) if row.columns().len() == 1 => {
+                top = Some(row.try_get::<i64, _>(0)?);
+            }
+            Either::Right(row) => {
+                let row = LogRow::from_any(&row)?;
+                latest.insert(row.name.clone(), row);
+            }
         }
     }
     let top = top.ok_or(Error::Database(sqlx::Error::RowNotFound))?;

@@ -4,6 +4,7 @@
 //!
 //! `cargo run --release -p cellfed-bench --bin store_bench -- --help`
 
+mod delay;
 mod raw;
 mod report;
 mod run;
@@ -17,7 +18,8 @@ use clap::Parser;
 #[derive(Debug, Parser)]
 #[command(about = "Benchmark cellfed-store against raw sqlx inserts on SQLite, MySQL, PostgreSQL")]
 pub struct Args {
-    /// Backends to run, in order.
+    /// Backends to run, in order: sqlite (synchronous=FULL, the default), sqlite-normal
+    /// (synchronous=NORMAL), mysql, postgres.
     #[arg(long, value_delimiter = ',', default_value = "sqlite,mysql,postgres")]
     pub backends: Vec<String>,
     /// MySQL/MariaDB URL.
@@ -40,6 +42,9 @@ pub struct Args {
     /// Writes per throughput measurement (raw inserts, store creates, store updates).
     #[arg(long, default_value_t = 2000)]
     pub writes: usize,
+    /// Raw inserts and store creates alternate in this many rounds (each of writes/rounds).
+    #[arg(long, default_value_t = 10)]
+    pub rounds: usize,
     /// Concurrent clients for the second throughput measurement.
     #[arg(long, default_value_t = 8)]
     pub clients: usize,
@@ -55,6 +60,11 @@ pub struct Args {
     /// Samples of cross-instance watch latency (each takes up to one poll interval).
     #[arg(long, default_value_t = 200)]
     pub cross_samples: usize,
+    /// Simulated network round trip to MySQL/PostgreSQL, in ms (0 = plain loopback): every
+    /// connection, raw and store, goes through a proxy on 127.0.0.1 that delays each direction
+    /// by half of it, as if the database ran on another host.
+    #[arg(long, default_value_t = 0.0)]
+    pub rtt_ms: f64,
     /// Poll interval of the watching instance in the cross-instance measurement, in ms.
     #[arg(long, default_value_t = 100)]
     pub poll_ms: u64,

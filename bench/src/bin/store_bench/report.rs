@@ -38,6 +38,10 @@ impl Latency {
 pub struct Report {
     pub backend: String,
     pub writes: usize,
+    /// Rounds raw inserts and store creates alternated in.
+    pub rounds: usize,
+    /// Simulated network round trip to the database (`--rtt-ms`), 0 for plain loopback.
+    pub rtt_ms: f64,
     pub clients: usize,
     pub value_size: usize,
     /// Per second, [1 client, N clients].
@@ -71,8 +75,16 @@ impl Report {
         let n = self.clients;
         let _ = writeln!(
             s,
-            "backend {} ({} writes of {} B values per figure)",
-            self.backend, self.writes, self.value_size
+            "backend {} ({} writes of {} B values per figure; raw inserts and creates alternate in {} rounds{})",
+            self.backend,
+            self.writes,
+            self.value_size,
+            self.rounds,
+            if self.rtt_ms > 0.0 {
+                format!("; {} ms simulated round trip", self.rtt_ms)
+            } else {
+                String::new()
+            }
         );
         let _ = writeln!(
             s,
@@ -128,7 +140,11 @@ pub fn summary(reports: &[Report]) -> String {
         let _ = writeln!(
             s,
             "| {} | {:.0} / {:.0} | {:.0} / {:.0} | {:.0}% / {:.0}% | {:.0} / {:.0} | {} | {} / {} | {} / {} |",
-            r.backend,
+            if r.rtt_ms > 0.0 {
+                format!("{} (+{} ms RTT)", r.backend, r.rtt_ms)
+            } else {
+                r.backend.clone()
+            },
             r.raw_inserts[0],
             r.raw_inserts[1],
             r.creates[0],

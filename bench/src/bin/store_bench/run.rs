@@ -8,62 +8,87 @@ use futures::StreamExt;
 use futures::stream::BoxStream;
 
 use crate::Args;
-use crate::raw;
 use crate::report::{Latency, Report};
+use crate::{delay, raw};
 
 type Watch = BoxStream<'static, cellfed_store::Result<cellfed_store::Event>>;
 
 pub async fn backend(args: &Args, name: &str) -> Result<Report> {
-    let prefix = format!("bench_{name}_{}", std::process::id());
+    let prefix = format!("bench_{}_{}", name.replace('-', "_"), std::process::id());
     let mut sqlite_dir = None;
     let url = match name {
-        "sqlite" => {
+        "sqlite" | "sqlite-normal" => {
             let dir = args
                 .sqlite_dir
                 .clone()
                 .unwrap_or_else(std::env::temp_dir)
                 .join(format!("cellfed-{prefix}"));
             std::fs::create_dir_all(&dir)?;
-            let url = format!("sqlite://{}/bench.db", dir.display());
+            let mut url = format!("sqlite://{}/bench.db", dir.display());
+            if name == "sqlite-normal" {
+                url.push_str("?synchronous=normal");
+            }
             sqlite_dir = Some(dir);
             url
         }
-        "mysql" => args.mysql_url.clone(),
-        "postgres" => args.postgres_url.clone(),
-        other => bail!("unknown backend {other:?} (sqlite, mysql, postgres)"),
+        "mysql" | "postgres" => {
+            let url = if name == "mysql" {
+                &args.mysql_url
+            } else {
+                &args.postgres_url
+            };
+            if args.rtt_ms > 0.0 {
+                delay::url_through(url, Duration::from_secs_f64(args.rtt_ms / 1000.0))?
+            } else {
+                url.clone()
+            }
+        }
+        other => bail!("unknown backend {other:?} (sqlite, sqlite-normal, mysql, postgres)"),
     };
     let value = vec![b'v'; args.value_size];
     let clients = args.clients.max(1);
     let mut report = Report::new(name, args.writes, clients, args.value_size);
-
-    eprintln!("  raw inserts");
-    let raw1 = raw::inserts(&url, &format!("{prefix}_raw1"), args.writes, 1, &value).await?;
-    let rawn = raw::inserts(
-        &url,
-        &format!("{prefix}_rawn"),
-        args.writes,
-        clients,
-        &value,
-    )
-    .await?;
-    report.raw_inserts = [rate(args.writes, raw1), rate(args.writes, rawn)];
+    if name == "mysql" || name == "postgres" {
+        report.rtt_ms = args.rtt_ms;
+    }
 
     let mut config = Config::new(&url).with_table_prefix(&prefix);
     config.max_connections = u32::try_from(clients)?.max(4);
     let store = Store::open_with(config.clone()).await?;
 
-    eprintln!("  store creates and updates");
-    let creates1 = writes(&store, "/bench/c1/", args.writes, 1, &value, false).await?;
-    let createsn = writes(&store, "/bench/cn/", args.writes, clients, &value, false).await?;
-    let updates1 = writes(&store, "/bench/c1/", args.writes, 1, &value, true).await?;
-    let updatesn = writes(&store, "/bench/cn/", args.writes, clients, &value, true).await?;
-    report.creates = [rate(args.writes, creates1), rate(args.writes, createsn)];
-    report.updates = [rate(args.writes, updates1), rate(args.writes, updatesn)];
+    // Raw inserts and store creates take turns in rounds, so a change in the machine's fsync
+    // cost during the run (other work on the shared disk) weighs on both alike.
+    let rounds = args.rounds.clamp(1, args.writes.max(1));
+    let chunk = (args.writes / rounds / clients).max(1) * clients;
+    let total = chunk * rounds;
+    eprintln!("  raw inserts and store creates, {rounds} rounds of {chunk} each");
+    let mut raw = [Duration::ZERO; 2];
+    let mut created = [Duration::ZERO; 2];
+    for round in 0..rounds {
+        for (i, (n, keys)) in [(1, "/bench/c1/"), (clients, "/bench/cn/")]
+            .into_iter()
+            .enumerate()
+        {
+            let table = format!("{prefix}_raw{i}");
+            raw[i] += raw::inserts(&url, &table, chunk, n, &value).await?;
+            created[i] += writes(&store, keys, round * chunk, chunk, n, &value, false).await?;
+        }
+    }
+    report.raw_inserts = [rate(total, raw[0]), rate(total, raw[1])];
+    report.creates = [rate(total, created[0]), rate(total, created[1])];
+    report.writes = total;
+    report.rounds = rounds;
+
+    eprintln!("  store updates");
+    let updates1 = writes(&store, "/bench/c1/", 0, total, 1, &value, true).await?;
+    let updatesn = writes(&store, "/bench/cn/", 0, total, clients, &value, true).await?;
+    report.updates = [rate(total, updates1), rate(total, updatesn)];
 
     eprintln!("  list of {} keys", args.list_keys);
     writes(
         &store,
         "/bench/list/",
+        0,
         args.list_keys,
         clients,
         &value,
@@ -152,10 +177,12 @@ fn rate(n: usize, elapsed: Duration) -> f64 {
     n as f64 / elapsed.as_secs_f64()
 }
 
-/// `n` creates (or updates of the keys created before) under `prefix` from `clients` clients.
+/// `n` creates (or updates of the keys created before) of keys `first..first + n` under
+/// `prefix` from `clients` clients.
 async fn writes(
     store: &Store,
     prefix: &str,
+    first: usize,
     n: usize,
     clients: usize,
     value: &[u8],
@@ -173,7 +200,7 @@ async fn writes(
             let mut revisions = Vec::with_capacity(per_client);
             if update {
                 for i in 0..per_client {
-                    let key = format!("{prefix}{:08}", c * per_client + i);
+                    let key = format!("{prefix}{:08}", first + c * per_client + i);
                     let kv = store
                         .get(&key, None)
                         .await?
@@ -183,7 +210,7 @@ async fn writes(
             }
             let started = Instant::now();
             for i in 0..per_client {
-                let key = format!("{prefix}{:08}", c * per_client + i);
+                let key = format!("{prefix}{:08}", first + c * per_client + i);
                 if let Some(&expected) = revisions.get(i) {
                     store.update(&key, value.clone(), expected, 0).await?;
                 } else {
