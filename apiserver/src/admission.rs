@@ -13,11 +13,11 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::conversion::{post, target};
 use crate::error::{ApiError, ApiResult};
 use crate::list::{ListQuery, list};
 use crate::registry::Resource;
 use crate::state::AppState;
+use crate::webhook_client::{post, target};
 
 /// The largest AdmissionReview response accepted (a validating webhook's answer is a few
 /// hundred bytes; this leaves room for a long message).
@@ -163,6 +163,7 @@ async fn call(
         .unwrap_or(10)
         .clamp(1, 30);
     let raw = match post(
+        state,
         &cc,
         &t,
         body,

@@ -28,6 +28,7 @@ pub mod state;
 pub mod table;
 pub mod tls;
 pub mod watch;
+pub mod webhook_client;
 pub mod write;
 
 use axum::Router;

@@ -44,6 +44,8 @@ pub struct AppState {
     pub decode_errors: Arc<crate::metrics::CounterVec>,
     /// How long one call to a conversion webhook may take.
     pub conversion_timeout: std::time::Duration,
+    /// Keep-alive connections to conversion and admission webhooks.
+    pub webhook_clients: Arc<crate::webhook_client::WebhookClients>,
 }
 
 impl AppState {
@@ -60,6 +62,7 @@ impl AppState {
             watches: Arc::new(crate::watch::Buffers::default()),
             decode_errors: crate::metrics::decode_errors(),
             conversion_timeout: crate::conversion::DEFAULT_CONVERSION_TIMEOUT,
+            webhook_clients: Arc::default(),
         }
     }
 

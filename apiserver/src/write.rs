@@ -612,37 +612,7 @@ async fn delete_attempt(
         Ok(obj) => obj,
         Err(_) => return delete_undecodable(state, res, name, &kv, options, dry_run).await,
     };
-    if let Some(uid) = options
-        .pointer("/preconditions/uid")
-        .and_then(Value::as_str)
-    {
-        let have = str_at(&obj, "/metadata/uid").unwrap_or_default();
-        if uid != have {
-            return Err(ApiError::conflict(
-                &res.group,
-                &res.plural,
-                name,
-                &format!(
-                    "Precondition failed: UID in precondition: {uid}, UID in object meta: {have}"
-                ),
-            ));
-        }
-    }
-    if let Some(rv) = options
-        .pointer("/preconditions/resourceVersion")
-        .and_then(Value::as_str)
-        && rv != kv.mod_revision.to_string()
-    {
-        return Err(ApiError::conflict(
-            &res.group,
-            &res.plural,
-            name,
-            &format!(
-                "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}",
-                kv.mod_revision
-            ),
-        ));
-    }
+    check_preconditions(res, name, options, Some(&obj), kv.mod_revision)?;
     let is_ns = res.kind == "Namespace" && res.group.is_empty();
     if is_ns && matches!(name, "default" | "kube-system" | "kube-public") {
         return Err(ApiError::forbidden(format!(
@@ -741,6 +711,45 @@ async fn delete_attempt(
     Ok(out)
 }
 
+/// A DELETE's `preconditions` (uid, resourceVersion) against the stored object, as
+/// kube-apiserver answers them: 409 Conflict naming both values. `obj` is None when the stored
+/// value cannot be decoded, so a uid precondition cannot be met.
+fn check_preconditions(
+    res: &Resource,
+    name: &str,
+    options: &Value,
+    obj: Option<&Value>,
+    revision: i64,
+) -> ApiResult<()> {
+    let conflict = |message: String| ApiError::conflict(&res.group, &res.plural, name, &message);
+    if let Some(uid) = options
+        .pointer("/preconditions/uid")
+        .and_then(Value::as_str)
+    {
+        let Some(obj) = obj else {
+            return Err(conflict(
+                "Precondition failed: the stored object cannot be decoded, so its UID cannot be checked".into(),
+            ));
+        };
+        let have = str_at(obj, "/metadata/uid").unwrap_or_default();
+        if uid != have {
+            return Err(conflict(format!(
+                "Precondition failed: UID in precondition: {uid}, UID in object meta: {have}"
+            )));
+        }
+    }
+    if let Some(rv) = options
+        .pointer("/preconditions/resourceVersion")
+        .and_then(Value::as_str)
+        && rv != revision.to_string()
+    {
+        return Err(conflict(format!(
+            "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {revision}"
+        )));
+    }
+    Ok(())
+}
+
 /// Deletes a stored value that cannot be decoded, by its key: no finalizers or owners can be
 /// read from it, so it goes at once. Answers a `Status` (there is no object to return).
 async fn delete_undecodable(
@@ -751,29 +760,7 @@ async fn delete_undecodable(
     options: &Value,
     dry_run: bool,
 ) -> ApiResult<Value> {
-    if options.pointer("/preconditions/uid").is_some() {
-        return Err(ApiError::conflict(
-            &res.group,
-            &res.plural,
-            name,
-            "Precondition failed: the stored object cannot be decoded, so its UID cannot be checked",
-        ));
-    }
-    if let Some(rv) = options
-        .pointer("/preconditions/resourceVersion")
-        .and_then(Value::as_str)
-        && rv != kv.mod_revision.to_string()
-    {
-        return Err(ApiError::conflict(
-            &res.group,
-            &res.plural,
-            name,
-            &format!(
-                "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}",
-                kv.mod_revision
-            ),
-        ));
-    }
+    check_preconditions(res, name, options, None, kv.mod_revision)?;
     if !dry_run {
         match state.store.delete(&kv.key, Some(kv.mod_revision)).await {
             Ok(_) => {}

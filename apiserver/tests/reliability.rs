@@ -729,3 +729,89 @@ async fn conversion_webhook_that_never_answers_fails_reads_and_ends_watches() {
     );
     assert!(within(10, "the watch to end", body.next()).await.is_none());
 }
+
+/// A plain-HTTP admission webhook that allows everything and counts the connections it
+/// accepted; with `close_idle_after`, it closes each connection once it was idle that long.
+async fn counting_webhook(
+    close_idle_after: Option<Duration>,
+) -> (
+    std::net::SocketAddr,
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accepted = std::sync::Arc::new(AtomicUsize::new(0));
+    let count = accepted.clone();
+    tokio::spawn(async move {
+        while let Ok((conn, _)) = listener.accept().await {
+            count.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let svc = hyper::service::service_fn(
+                    |req: http::Request<hyper::body::Incoming>| async move {
+                        use http_body_util::BodyExt;
+                        let body = req.into_body().collect().await.unwrap().to_bytes();
+                        let review: Value = serde_json::from_slice(&body).unwrap();
+                        let answer = json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+                        "response": {"uid": review["request"]["uid"], "allowed": true}});
+                        Ok::<_, std::convert::Infallible>(http::Response::new(
+                            http_body_util::Full::new(hyper::body::Bytes::from(answer.to_string())),
+                        ))
+                    },
+                );
+                let mut builder = hyper::server::conn::http1::Builder::new();
+                if close_idle_after.is_some() {
+                    builder.timer(hyper_util::rt::TokioTimer::new());
+                    builder.header_read_timeout(close_idle_after);
+                }
+                let _ = builder
+                    .serve_connection(hyper_util::rt::TokioIo::new(conn), svc)
+                    .await;
+            });
+        }
+    });
+    (addr, accepted)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admission_webhook_connections_are_kept_alive_and_replaced_when_closed() {
+    use std::sync::atomic::Ordering;
+    let dir = TempDir::new("keepalive");
+    let st = state(&dir).await;
+    let hooks = "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations";
+    let cms = "/api/v1/namespaces/default/configmaps";
+
+    // twenty admitted writes, one after another: one connection
+    let (addr, accepted) = counting_webhook(None).await;
+    let config = validating_hook("count", &format!("http://{addr}/validate"), "Fail");
+    let (code, _) = json(&st, "POST", hooks, &config).await;
+    assert_eq!(code, 201);
+    for i in 0..20 {
+        let (code, out) = json(&st, "POST", cms, &cm(&format!("k{i}"))).await;
+        assert_eq!(code, 201, "{out}");
+    }
+    assert_eq!(
+        accepted.load(Ordering::SeqCst),
+        1,
+        "every call reused one connection"
+    );
+    assert_eq!(st.webhook_clients.idle(), 1);
+
+    // a webhook that drops idle connections: every write still passes, on new connections
+    let (code, _) = call(&st, "DELETE", &format!("{hooks}/count"), "", "").await;
+    assert_eq!(code, 200);
+    let (addr, accepted) = counting_webhook(Some(Duration::from_millis(100))).await;
+    let config = validating_hook("closing", &format!("http://{addr}/validate"), "Fail");
+    let (code, _) = json(&st, "POST", hooks, &config).await;
+    assert_eq!(code, 201);
+    for i in 0..5 {
+        let (code, out) = json(&st, "POST", cms, &cm(&format!("c{i}"))).await;
+        assert_eq!(code, 201, "{out}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    assert_eq!(
+        accepted.load(Ordering::SeqCst),
+        5,
+        "each write after the webhook closed the idle connection dialled anew"
+    );
+}

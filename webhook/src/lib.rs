@@ -180,10 +180,14 @@ pub struct Webhook {
 impl Webhook {
     /// Prepares certificates and binds.
     pub async fn bind(config: WebhookConfig) -> Result<Self, Error> {
-        let (cert, key) = tls::ensure(&config.cert_dir, &config.hosts)?;
-        let ca_pem = std::fs::read_to_string(config.cert_dir.join("ca.crt"))
-            .unwrap_or_else(|_| cert.clone());
-        let tls = tls::server_config(&cert, &key)?;
+        let cert = tls::ensure(&config.cert_dir, &config.hosts)?;
+        // a mounted pair without ca.crt: its certificate is what callers trust
+        let ca_pem = if cert.ca_pem.is_empty() {
+            cert.cert_pem.clone()
+        } else {
+            cert.ca_pem.clone()
+        };
+        let tls = tls::server_config(&cert)?;
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .map_err(|source| Error::Listen {

@@ -1,0 +1,311 @@
+//! Serving certificates shared by every cellfed listener (apiserver, webhook, tunnel): PEM files
+//! in a directory, loaded when present (a Helm-mounted Secret, an operator's own certificate) or
+//! generated once — a self-signed CA and a serving certificate it signs, valid for the given host
+//! names and IPs plus localhost, 127.0.0.1 and ::1. Private keys are written 0600.
+//!
+//! ```
+//! let dir = tempfile::tempdir().unwrap();
+//! let files = cellfed_pki::Files::in_dir(dir.path(), "tls.crt", "tls.key");
+//! let cert = cellfed_pki::ensure(&files, "cellfed-webhook", &["hook.svc".into()]).unwrap();
+//! let server = cellfed_pki::server_config(&cert, &[b"http/1.1"]).unwrap();
+//! let client = cellfed_pki::client_config(&cert.ca_pem, &[b"http/1.1"]).unwrap();
+//! # let _ = (server, client);
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
+
+/// Why certificate material or a TLS configuration could not be prepared.
+#[derive(Debug, thiserror::Error)]
+pub enum PkiError {
+    /// Reading or writing a file failed.
+    #[error("{path}: {source}")]
+    AccessFile {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Certificate generation failed.
+    #[error("generating a certificate: {0}")]
+    Generate(#[from] rcgen::Error),
+    /// A PEM input does not parse or holds nothing usable.
+    #[error("{what}: {message}")]
+    ParsePem {
+        /// What was parsed.
+        what: &'static str,
+        /// Why it failed.
+        message: String,
+    },
+    /// rustls refused the configuration (e.g. a key that does not match the certificate).
+    #[error("configuring TLS: {0}")]
+    Configure(#[from] rustls::Error),
+}
+
+/// Where the CA certificate, the serving certificate (chain) and its key live.
+#[derive(Clone, Debug)]
+pub struct Files {
+    /// The CA clients trust.
+    pub ca: PathBuf,
+    /// The serving certificate chain.
+    pub cert: PathBuf,
+    /// The serving certificate's private key.
+    pub key: PathBuf,
+}
+
+impl Files {
+    /// `ca.crt`, and the given certificate and key file names, in `dir`.
+    pub fn in_dir(dir: &Path, cert: &str, key: &str) -> Self {
+        Self {
+            ca: dir.join("ca.crt"),
+            cert: dir.join(cert),
+            key: dir.join(key),
+        }
+    }
+}
+
+/// PEM of the CA, the serving certificate and its key.
+#[derive(Clone, Debug)]
+pub struct ServingCert {
+    /// The CA certificate clients trust; empty when the directory held a certificate and key
+    /// but no `ca.crt` (a mounted Secret without one).
+    pub ca_pem: String,
+    /// The serving certificate chain.
+    pub cert_pem: String,
+    /// The private key.
+    pub key_pem: String,
+}
+
+fn read(path: &Path) -> Result<String, PkiError> {
+    std::fs::read_to_string(path).map_err(|source| PkiError::AccessFile {
+        path: path.into(),
+        source,
+    })
+}
+
+/// Writes `content` to `path`, creating its directory; `private` files are made 0600 before any
+/// secret is written to them.
+pub fn write(path: &Path, content: &str, private: bool) -> Result<(), PkiError> {
+    let fail = |source| PkiError::AccessFile {
+        path: path.into(),
+        source,
+    };
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(fail)?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    if private {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path).map_err(fail)?;
+    #[cfg(unix)]
+    if private {
+        // an existing file keeps its mode through open(): narrow it too
+        use std::os::unix::fs::PermissionsExt as _;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))
+            .map_err(fail)?;
+    }
+    #[cfg(not(unix))]
+    let _ = private;
+    std::io::Write::write_all(&mut file, content.as_bytes()).map_err(fail)
+}
+
+/// Loads the certificate and key (and the CA when present) from `files`, or generates a CA
+/// (`<common_name>-ca`) and a serving certificate named `common_name` for `hosts` plus
+/// localhost, 127.0.0.1 and ::1, and writes them there.
+pub fn ensure(files: &Files, common_name: &str, hosts: &[String]) -> Result<ServingCert, PkiError> {
+    if files.cert.exists() && files.key.exists() {
+        return Ok(ServingCert {
+            ca_pem: if files.ca.exists() {
+                read(&files.ca)?
+            } else {
+                String::new()
+            },
+            cert_pem: read(&files.cert)?,
+            key_pem: read(&files.key)?,
+        });
+    }
+    let out = generate(common_name, hosts)?;
+    write(&files.ca, &out.ca_pem, false)?;
+    write(&files.cert, &out.cert_pem, false)?;
+    write(&files.key, &out.key_pem, true)?;
+    Ok(out)
+}
+
+/// A new CA and a serving certificate it signs (nothing written).
+pub fn generate(common_name: &str, hosts: &[String]) -> Result<ServingCert, PkiError> {
+    let ca_key = rcgen::KeyPair::generate()?;
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new())?;
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, format!("{common_name}-ca"));
+    ca_params.key_usages = vec![
+        rcgen::KeyUsagePurpose::KeyCertSign,
+        rcgen::KeyUsagePurpose::CrlSign,
+        rcgen::KeyUsagePurpose::DigitalSignature,
+    ];
+    let ca_cert = ca_params.self_signed(&ca_key)?;
+    let mut names: Vec<String> = vec!["localhost".into(), "127.0.0.1".into(), "::1".into()];
+    for host in hosts {
+        if !names.contains(host) {
+            names.push(host.clone());
+        }
+    }
+    let serving_key = rcgen::KeyPair::generate()?;
+    let mut params = rcgen::CertificateParams::new(names)?;
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, common_name);
+    params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
+    let cert = params.signed_by(&serving_key, &ca_cert, &ca_key)?;
+    Ok(ServingCert {
+        ca_pem: ca_cert.pem(),
+        cert_pem: cert.pem(),
+        key_pem: serving_key.serialize_pem(),
+    })
+}
+
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// A rustls server configuration over the certificate, offering `alpn` in order.
+pub fn server_config(
+    cert: &ServingCert,
+    alpn: &[&[u8]],
+) -> Result<Arc<rustls::ServerConfig>, PkiError> {
+    let certs: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_slice_iter(cert.cert_pem.as_bytes())
+            .collect::<Result<_, _>>()
+            .map_err(|e| PkiError::ParsePem {
+                what: "serving certificate",
+                message: e.to_string(),
+            })?;
+    if certs.is_empty() {
+        return Err(PkiError::ParsePem {
+            what: "serving certificate",
+            message: "no certificate found".into(),
+        });
+    }
+    let key =
+        PrivateKeyDer::from_pem_slice(cert.key_pem.as_bytes()).map_err(|e| PkiError::ParsePem {
+            what: "serving key",
+            message: e.to_string(),
+        })?;
+    let mut cfg = rustls::ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)?;
+    cfg.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    Ok(Arc::new(cfg))
+}
+
+/// The CA certificates in `ca_pem` as a root store; an error when it holds none.
+pub fn roots(ca_pem: &[u8]) -> Result<rustls::RootCertStore, PkiError> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(ca_pem) {
+        let cert = cert.map_err(|e| PkiError::ParsePem {
+            what: "CA certificate",
+            message: e.to_string(),
+        })?;
+        roots.add(cert)?;
+    }
+    if roots.is_empty() {
+        return Err(PkiError::ParsePem {
+            what: "CA certificate",
+            message: "no certificate found".into(),
+        });
+    }
+    Ok(roots)
+}
+
+/// A rustls client configuration trusting the CA certificates in `ca_pem` and offering `alpn`.
+pub fn client_config(ca_pem: &str, alpn: &[&[u8]]) -> Result<Arc<rustls::ClientConfig>, PkiError> {
+    let mut cfg = rustls::ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots(ca_pem.as_bytes())?)
+        .with_no_client_auth();
+    cfg.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    Ok(Arc::new(cfg))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generates_once_then_loads_what_is_there() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = Files::in_dir(dir.path(), "tls.crt", "tls.key");
+        let a = ensure(&files, "cellfed-test", &["example.test".into()]).unwrap();
+        let b = ensure(&files, "cellfed-test", &[]).unwrap();
+        assert_eq!(a.ca_pem, b.ca_pem);
+        assert_eq!(a.cert_pem, b.cert_pem);
+        assert_eq!(a.key_pem, b.key_pem);
+        assert!(server_config(&a, &[b"h2"]).is_ok());
+        assert!(client_config(&a.ca_pem, &[]).is_ok());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn keys_are_private_and_certificates_readable() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let files = Files::in_dir(dir.path(), "serving.crt", "serving.key");
+        ensure(&files, "cellfed-test", &[]).unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&files.key), 0o600);
+        // an existing world-readable file is narrowed when a secret is written to it
+        let token = dir.path().join("token");
+        std::fs::write(&token, "old").unwrap();
+        std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o644)).unwrap();
+        write(&token, "secret", true).unwrap();
+        assert_eq!(mode(&token), 0o600);
+        assert_eq!(std::fs::read_to_string(&token).unwrap(), "secret");
+    }
+
+    #[test]
+    fn a_mounted_certificate_without_ca_is_used_as_is() {
+        let dir = tempfile::tempdir().unwrap();
+        let mounted = generate("mounted", &[]).unwrap();
+        let files = Files::in_dir(dir.path(), "tls.crt", "tls.key");
+        write(&files.cert, &mounted.cert_pem, false).unwrap();
+        write(&files.key, &mounted.key_pem, true).unwrap();
+        let got = ensure(&files, "cellfed-test", &[]).unwrap();
+        assert_eq!(got.cert_pem, mounted.cert_pem);
+        assert!(got.ca_pem.is_empty());
+        assert!(!files.ca.exists(), "nothing generated over a mounted pair");
+    }
+
+    #[test]
+    fn bad_pem_is_refused_with_what_was_wrong() {
+        let good = generate("x", &[]).unwrap();
+        let other = generate("y", &[]).unwrap();
+        assert!(matches!(
+            client_config("", &[]),
+            Err(PkiError::ParsePem {
+                what: "CA certificate",
+                ..
+            })
+        ));
+        let no_cert = ServingCert {
+            cert_pem: "garbage".into(),
+            ..good.clone()
+        };
+        assert!(matches!(
+            server_config(&no_cert, &[]),
+            Err(PkiError::ParsePem { .. })
+        ));
+        let mismatched = ServingCert {
+            key_pem: other.key_pem,
+            ..good
+        };
+        assert!(server_config(&mismatched, &[]).is_err());
+    }
+}
