@@ -93,10 +93,10 @@ async fn pass(
     let federated_namespaces = federated_namespaces(ctx, types);
     let settings = ctx.settings();
     let members = ctx.members.snapshot();
-    for t in types.values_mut() {
-        t.sync_members(&members, settings.cache_sync_timeout);
-    }
     let namespaces = tenancy_fingerprint(ctx);
+    for t in types.values_mut() {
+        t.sync_members(&members, settings.cache_sync_timeout, namespaces);
+    }
     let all = members_changed
         || settings_changed
         || namespaces != seen.namespaces

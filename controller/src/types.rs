@@ -8,6 +8,7 @@
 //! event, so the resources of a namespace whose placement changed are reconciled.
 
 use std::collections::{BTreeMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -45,8 +46,17 @@ pub struct TypeController {
     triggers: Triggers,
     store: reflector::Store<FederatedResource>,
     watches: BTreeMap<String, (String, AbortOnDrop)>,
+    /// Events seen on the federated type's watch, so the tenancies below are recomputed only
+    /// when a resource or a namespace's tenancy changed.
+    changes: Arc<AtomicU64>,
+    /// The tenancies of the type's resources, and the (changes, namespace tenancy fingerprint)
+    /// they were computed at.
+    tenancies: Option<(TenanciesAt, Arc<HashSet<Tenancy>>)>,
     _run: AbortOnDrop,
 }
+
+/// (federated watch events, namespace tenancy fingerprint) when tenancies were computed.
+type TenanciesAt = (u64, u64);
 
 /// The fingerprint a type controller for `ftc` with `workers` runs under.
 pub fn fingerprint(ftc: &FederatedTypeConfig, workers: usize) -> String {
@@ -96,6 +106,8 @@ impl TypeController {
             .target
             .is_namespace()
             .then(|| shared.caches.changed.clone());
+        let changes = Arc::new(AtomicU64::new(0));
+        let counted = changes.clone();
         let objects = reflector::reflector(
             writer,
             watcher::watcher(api, watcher::Config::default())
@@ -103,6 +115,12 @@ impl TypeController {
                 .modify(|o: &mut FederatedResource| o.managed_fields_mut().clear()),
         )
         .inspect(move |event| {
+            if matches!(
+                event,
+                Ok(watcher::Event::Apply(_) | watcher::Event::Delete(_) | watcher::Event::InitDone)
+            ) {
+                counted.fetch_add(1, Ordering::Relaxed);
+            }
             if let (
                 Some(wake),
                 Ok(watcher::Event::Apply(_) | watcher::Event::Delete(_) | watcher::Event::InitDone),
@@ -136,6 +154,8 @@ impl TypeController {
             triggers,
             store,
             watches: BTreeMap::new(),
+            changes,
+            tenancies: None,
             _run: AbortOnDrop(task),
         }
     }
@@ -171,10 +191,36 @@ impl TypeController {
             .then(|| (self.store.clone(), self.ctx.federated.clone()))
     }
 
+    /// The tenancies of the type's resources; walks the store only when a resource changed or
+    /// `namespaces` (the namespace tenancy fingerprint) differs from the last walk.
+    fn tenancies(&mut self, namespaces: u64) -> Arc<HashSet<Tenancy>> {
+        let at = (self.changes.load(Ordering::Relaxed), namespaces);
+        if let Some((seen, tenancies)) = &self.tenancies
+            && *seen == at
+        {
+            return tenancies.clone();
+        }
+        let tenancies: Arc<HashSet<Tenancy>> = Arc::new(
+            self.store
+                .state()
+                .iter()
+                .map(|fed| fetch::tenancy_of(&self.ctx, fed))
+                .collect(),
+        );
+        self.tenancies = Some((at, tenancies.clone()));
+        tenancies
+    }
+
     /// Starts watches of the members some resource of this type may use (its tenant's clusters;
     /// a member no resource may use is never read) and of members whose access changed; stops
-    /// the others. Reconciles everything when the set changed.
-    pub fn sync_members(&mut self, members: &[Arc<Member>], cache_sync_timeout: Duration) {
+    /// the others. Reconciles everything when the set changed. `namespaces` fingerprints the
+    /// namespaces' tenancy labels.
+    pub fn sync_members(
+        &mut self,
+        members: &[Arc<Member>],
+        cache_sync_timeout: Duration,
+        namespaces: u64,
+    ) {
         let mut changed = false;
         let isolation = self
             .ctx
@@ -182,12 +228,7 @@ impl TypeController {
             .settings()
             .gates
             .enabled(FeatureGate::TenantIsolation);
-        let tenancies: HashSet<Tenancy> = self
-            .store
-            .state()
-            .iter()
-            .map(|fed| fetch::tenancy_of(&self.ctx, fed))
-            .collect();
+        let tenancies = self.tenancies(namespaces);
         let wanted: BTreeMap<&str, &Arc<Member>> = members
             .iter()
             .filter(|m| m.client.is_some())
