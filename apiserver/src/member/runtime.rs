@@ -87,46 +87,69 @@ fn cause(e: &FieldError) -> Cause {
     }
 }
 
-/// The simulated workload controllers: whenever the store changes, every Deployment, StatefulSet,
-/// DaemonSet, ReplicaSet and Job whose status (or Deployment revision) is behind gets the writes
-/// a real control plane would make. Runs until the task is dropped.
+/// The workload kinds the simulator moves forward.
+const SIMULATED: [(&str, &str, &str); 5] = [
+    ("apps", "v1", "deployments"),
+    ("apps", "v1", "statefulsets"),
+    ("apps", "v1", "daemonsets"),
+    ("apps", "v1", "replicasets"),
+    ("batch", "v1", "jobs"),
+];
+
+/// The simulated workload controllers, driven by the store's watch like real ones: every
+/// Deployment, StatefulSet, DaemonSet, ReplicaSet and Job whose status (or Deployment revision) is
+/// behind gets the writes a real control plane would make, when it is written (the object's own
+/// event) — one object per change, so a member holding thousands of workloads does no work for
+/// a change to another object. A broken watch (compaction, a slow reader) lists again. Runs
+/// until the task is dropped.
 pub async fn run_simulator(state: AppState, member: std::sync::Arc<Member>) {
-    let kinds = [
-        ("apps", "v1", "deployments"),
-        ("apps", "v1", "statefulsets"),
-        ("apps", "v1", "daemonsets"),
-        ("apps", "v1", "replicasets"),
-        ("batch", "v1", "jobs"),
-    ];
     let opts = WriteOpts {
         field_manager: "cellfed-member-simulator".into(),
         ..Default::default()
     };
-    let mut seen = -1;
+    let resources: Vec<Resource> = SIMULATED
+        .iter()
+        .filter_map(|(g, v, p)| state.registry.find(g, v, p))
+        .collect();
     loop {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        let Ok(rev) = state.store.current_revision().await else {
-            continue;
-        };
-        if rev == seen {
-            continue;
+        if let Err(e) = simulate_from_now(&state, &member, &resources, &opts).await {
+            tracing::debug!(error = %e, "member simulator: watching again");
         }
-        seen = rev;
-        for (g, v, p) in kinds {
-            let Some(res) = state.registry.find(g, v, p) else {
-                continue;
-            };
-            let Ok(q) = ListQuery::parse(&res, &HashMap::new()) else {
-                continue;
-            };
-            let Ok(listed) = list(&state, &res, None, &q).await else {
-                continue;
-            };
-            for obj in listed.items {
-                step(&state, &res, &obj, &member.sim, &opts).await;
-            }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Steps every simulated object once, then each one written after, until the watch ends.
+async fn simulate_from_now(
+    state: &AppState,
+    member: &Member,
+    resources: &[Resource],
+    opts: &WriteOpts,
+) -> ApiResult<()> {
+    let from = state.store.current_revision().await?;
+    let mut events = state.store.watch("/registry/", from).await?;
+    for res in resources {
+        let listed = list(state, res, None, &ListQuery::parse(res, &HashMap::new())?).await?;
+        for obj in listed.items {
+            step(state, res, &obj, &member.sim, opts).await;
         }
     }
+    while let Some(event) = futures::StreamExt::next(&mut events).await {
+        let event = event?;
+        if event.kind == cellfed_store::EventKind::Deleted {
+            continue;
+        }
+        let Some(res) = resources
+            .iter()
+            .find(|r| event.kv.key.starts_with(&r.prefix()))
+        else {
+            continue;
+        };
+        if let Ok(obj) = state.decode(&event.kv) {
+            step(state, res, &obj, &member.sim, opts).await;
+        }
+    }
+    Ok(())
 }
 
 /// One object's simulated writes; conflicts are left for the next round.
