@@ -278,7 +278,8 @@ impl Drop for Apiserver {
 
 /// `apiserver_request_total` samples as (labels, value), whatever the label order (cellfed's
 /// member and kube-apiserver order them differently).
-fn request_lines(text: &str) -> impl Iterator<Item = (Vec<&str>, u64)> {
+/// The `apiserver_request_total` samples of a `/metrics` text: (labels, count).
+pub fn request_lines(text: &str) -> impl Iterator<Item = (Vec<&str>, u64)> {
     text.lines().filter_map(|l| {
         let rest = l.strip_prefix("apiserver_request_total{")?;
         let (labels, value) = rest.rsplit_once("} ")?;
@@ -420,8 +421,28 @@ pub struct Env {
     controller: Option<Child>,
     webhook: Option<Child>,
     shared_members: Option<Child>,
+    tunnel: Option<Tunnel>,
     /// Where the controller serves metrics.
     pub metrics_port: u16,
+}
+
+/// A `cellfed tunnel-server` and the `cellfed agent` of every member joined through it.
+struct Tunnel {
+    server: Child,
+    agents: Vec<Child>,
+    dir: PathBuf,
+    agent_url: String,
+    proxy_url: String,
+    proxy_token: String,
+}
+
+/// A port free on loopback at the time of asking.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 impl Env {
@@ -447,6 +468,7 @@ impl Env {
             controller: None,
             webhook: None,
             shared_members: None,
+            tunnel: None,
             metrics_port: 0,
         };
         env.enable_default_types();
@@ -548,6 +570,108 @@ impl Env {
                 serde_yaml::to_string(&cluster).unwrap()
             ),
         );
+    }
+
+    /// Starts a `cellfed tunnel-server` for [`Env::add_member_via_tunnel`]: agents authenticate
+    /// with per-cluster tokens from a token file, the controller with a proxy token.
+    pub fn start_tunnel(&mut self) {
+        let dir = self.dir.path().join("tunnel");
+        std::fs::create_dir_all(&dir).unwrap();
+        let proxy_token = format!("proxy-{}", std::process::id());
+        std::fs::write(dir.join("proxy.token"), &proxy_token).unwrap();
+        std::fs::write(dir.join("agents.csv"), "").unwrap();
+        let (agents, proxy) = (free_port(), free_port());
+        let log = std::fs::File::create(self.dir.path().join("tunnel.log")).unwrap();
+        let server = Command::new(binary("cellfed"))
+            .arg("tunnel-server")
+            .arg(format!("--agent-listen=127.0.0.1:{agents}"))
+            .arg(format!("--proxy-listen=127.0.0.1:{proxy}"))
+            .arg(format!("--cert-dir={}", dir.join("certs").display()))
+            .arg(format!(
+                "--agent-token-file={}",
+                dir.join("agents.csv").display()
+            ))
+            .arg(format!(
+                "--proxy-token-file={}",
+                dir.join("proxy.token").display()
+            ))
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let proxy_url = format!("http://127.0.0.1:{proxy}");
+        eventually(60, "the tunnel server", || {
+            http_get(&format!("{proxy_url}/healthz")).map(|_| ())
+        });
+        self.tunnel = Some(Tunnel {
+            server,
+            agents: Vec::new(),
+            dir,
+            agent_url: format!("https://127.0.0.1:{agents}"),
+            proxy_url,
+            proxy_token,
+        });
+    }
+
+    /// Starts member `name` and joins it through the tunnel of [`Env::start_tunnel`]: its
+    /// KubeFedCluster's apiEndpoint is `https://NAME.cluster.internal:PORT`, a name only its
+    /// agent can reach, and `proxyURL` is the tunnel's proxy, so every request of the controller
+    /// to this member crosses the tunnel. (The member's certificate does not carry that name:
+    /// the cluster disables KubeFed's `SubjectName` check only, the CA is still verified.)
+    pub fn add_member_via_tunnel(&mut self, name: &str) {
+        let m = Apiserver::start_member(name, self.dir.path().join(name), 0);
+        let tunnel = self.tunnel.as_mut().expect("start_tunnel first");
+        let token = format!("agent-{name}-{}", std::process::id());
+        let token_file = tunnel.dir.join(format!("{name}.token"));
+        std::fs::write(&token_file, &token).unwrap();
+        let csv = tunnel.dir.join("agents.csv");
+        let mut entries = std::fs::read_to_string(&csv).unwrap();
+        entries.push_str(&format!("{token},{name}\n"));
+        std::fs::write(&csv, entries).unwrap();
+        let kc: Value =
+            serde_yaml::from_str(&std::fs::read_to_string(m.kubeconfig()).unwrap()).unwrap();
+        let real = kc["clusters"][0]["cluster"]["server"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let log = std::fs::File::create(self.dir.path().join(format!("agent-{name}.log"))).unwrap();
+        let agent = Command::new(binary("cellfed"))
+            .arg("agent")
+            .arg(format!("--server={}", tunnel.agent_url))
+            .arg(format!("--cluster-name={name}"))
+            .arg(format!("--token-file={}", token_file.display()))
+            .arg(format!(
+                "--ca-file={}",
+                tunnel.dir.join("certs/ca.crt").display()
+            ))
+            .arg(format!("--apiserver={real}"))
+            .arg("--max-backoff=2s")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        tunnel.agents.push(agent);
+        let ca = kc["clusters"][0]["cluster"]["certificate-authority-data"]
+            .as_str()
+            .unwrap();
+        let member_token = member_token(&m, &kc);
+        let secret = serde_json::json!({"apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": format!("{name}-secret"), "namespace": "kube-federation-system"},
+            "stringData": {"token": member_token, "proxyToken": tunnel.proxy_token}});
+        let cluster = serde_json::json!({"apiVersion": "core.kubefed.io/v1beta1", "kind": "KubeFedCluster",
+            "metadata": {"name": name, "namespace": "kube-federation-system"},
+            "spec": {"apiEndpoint": format!("https://{name}.cluster.internal:{}", m.port), "caBundle": ca,
+                "proxyURL": tunnel.proxy_url, "disabledTLSValidations": ["SubjectName"],
+                "secretRef": {"name": format!("{name}-secret")}}});
+        self.host.kubectl_stdin(
+            &["apply", "-f", "-"],
+            &format!(
+                "{}---\n{}",
+                serde_yaml::to_string(&secret).unwrap(),
+                serde_yaml::to_string(&cluster).unwrap()
+            ),
+        );
+        self.members.push(m);
     }
 
     /// One kubeconfig with contexts `cellfed` (host) and one per member, written into the
@@ -734,6 +858,12 @@ impl Drop for Env {
         if let Some(mut m) = self.shared_members.take() {
             let _ = m.kill();
             let _ = m.wait();
+        }
+        if let Some(mut t) = self.tunnel.take() {
+            for c in t.agents.iter_mut().chain(std::iter::once(&mut t.server)) {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
         }
     }
 }

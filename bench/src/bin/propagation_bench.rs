@@ -16,7 +16,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result};
-use cellfed_e2e::{Apiserver, Env, eventually, http_get};
+use cellfed_e2e::{Apiserver, Env, eventually, http_get, request_lines};
 use clap::Parser;
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::core::ApiResource;
@@ -40,34 +40,70 @@ struct Args {
     /// too heavy for a small machine).
     #[arg(long)]
     one_member_process: bool,
+    /// Reach every member through a `cellfed tunnel-server` and one `cellfed agent` per member
+    /// (KubeFedCluster proxyURL), as members behind NAT are.
+    #[arg(long, conflicts_with = "one_member_process")]
+    tunnel: bool,
 }
 
 const WRITES: &[&str] = &["CREATE", "UPDATE", "PATCH", "DELETE"];
 
-/// Writes of deployments the members served.
-fn member_writes(env: &Env) -> u64 {
-    env.members
-        .iter()
-        .map(|m| {
-            WRITES
-                .iter()
-                .map(|v| m.requests(v, "deployments"))
-                .sum::<u64>()
+/// The members' request counters, read over one kube client per member (a kubectl process per
+/// member and poll would load the machine more than what is measured when there are 100).
+struct MemberCounters {
+    clients: Vec<kube::Client>,
+}
+
+impl MemberCounters {
+    async fn connect(env: &Env) -> Result<Self> {
+        let mut clients = Vec::new();
+        for m in &env.members {
+            clients.push(client(m).await?);
+        }
+        Ok(Self { clients })
+    }
+
+    /// Sum over every member of the `apiserver_request_total` samples `keep` selects.
+    async fn sum(&self, keep: impl Fn(&[&str]) -> bool) -> u64 {
+        let texts = futures::future::join_all(self.clients.iter().map(|c| {
+            let req = http::Request::get("/metrics").body(Vec::new());
+            async move {
+                match req {
+                    Ok(req) => c.request_text(req).await.unwrap_or_default(),
+                    Err(_) => String::new(),
+                }
+            }
+        }))
+        .await;
+        texts
+            .iter()
+            .flat_map(|t| request_lines(t))
+            .filter(|(labels, _)| keep(labels))
+            .map(|(_, n)| n)
+            .sum()
+    }
+
+    /// Writes of deployments the members served.
+    async fn writes(&self) -> u64 {
+        self.sum(|l| {
+            l.contains(&"resource=\"deployments\"")
+                && WRITES
+                    .iter()
+                    .any(|v| l.contains(&format!("verb=\"{v}\"").as_str()))
         })
-        .sum()
-}
+        .await
+    }
 
-/// LIST requests the members served, every resource.
-fn member_lists(env: &Env) -> u64 {
-    env.members.iter().map(|m| m.requests_of(&["LIST"])).sum()
-}
+    /// LIST requests the members served, every resource.
+    async fn lists(&self) -> u64 {
+        self.sum(|l| l.contains(&"verb=\"LIST\"")).await
+    }
 
-/// Deployments created in the members so far (from their request counters: cheap to poll).
-fn member_creates(env: &Env) -> u64 {
-    env.members
-        .iter()
-        .map(|m| m.requests("CREATE", "deployments"))
-        .sum()
+    /// Deployments created in the members so far.
+    async fn creates(&self) -> u64 {
+        self.sum(|l| l.contains(&"verb=\"CREATE\"") && l.contains(&"resource=\"deployments\""))
+            .await
+    }
 }
 
 /// (CPU seconds, peak RSS in MiB, current RSS in MiB) of a process, from /proc.
@@ -169,6 +205,13 @@ fn main() -> Result<()> {
         let mut env = Env::start(0);
         env.add_members_in_one_process(u16::try_from(args.members)?);
         env
+    } else if args.tunnel {
+        let mut env = Env::start(0);
+        env.start_tunnel();
+        for i in 1..=args.members {
+            env.add_member_via_tunnel(&format!("member{i}"));
+        }
+        env
     } else {
         Env::start(args.members)
     };
@@ -209,8 +252,12 @@ fn main() -> Result<()> {
     }
 
     // converge
-    let writes_before = member_writes(&env);
-    let creates_before = member_creates(&env);
+    let counters = rt.block_on(MemberCounters::connect(&env))?;
+    let member_writes = || rt.block_on(counters.writes());
+    let member_creates = || rt.block_on(counters.creates());
+    let member_lists = || rt.block_on(counters.lists());
+    let writes_before = member_writes();
+    let creates_before = member_creates();
     let started = Instant::now();
     for chunk in (0..args.resources).collect::<Vec<_>>().chunks(200) {
         let docs: String = chunk
@@ -221,7 +268,7 @@ fn main() -> Result<()> {
     }
     let applied = started.elapsed();
     eventually(3600, "convergence", || {
-        let n = member_creates(&env) - creates_before;
+        let n = member_creates() - creates_before;
         if n >= want {
             Ok(())
         } else {
@@ -229,8 +276,8 @@ fn main() -> Result<()> {
         }
     });
     let converge = started.elapsed();
-    let writes = member_writes(&env) - writes_before;
-    let lists_after_sync = member_lists(&env);
+    let writes = member_writes() - writes_before;
+    let lists_after_sync = member_lists();
 
     // apply → member latency, one resource at a time, every member object present
     let lat = rt.block_on(async {
@@ -278,11 +325,11 @@ fn main() -> Result<()> {
     lat.sort();
     let pct = |p: f64| lat[((lat.len() as f64 - 1.0) * p).round() as usize];
     // every sample updated its resource in every member (one write each)
-    let lists_after_samples = member_lists(&env);
+    let lists_after_samples = member_lists();
     let (cpu, rss, rss_now) = cpu_and_rss(env.controller_pid().unwrap_or(0));
 
     // restart: member writes and time until every resource was reconciled with synced caches
-    let before = member_writes(&env);
+    let before = member_writes();
     let t = Instant::now();
     env.start_controller();
     let metrics = format!("http://127.0.0.1:{}/metrics", env.metrics_port);
@@ -299,13 +346,21 @@ fn main() -> Result<()> {
         }
     });
     let resync = t.elapsed();
-    let restart_writes = member_writes(&env) - before;
+    let restart_writes = member_writes() - before;
     let (_, rss_restart, _) = cpu_and_rss(env.controller_pid().unwrap_or(0));
 
     println!("| measure | value |\n|---|---|");
     println!(
         "| federated deployments × members | {} × {} = {want} member objects |",
         args.resources, args.members
+    );
+    println!(
+        "| members reached | {} |",
+        if args.tunnel {
+            "through the tunnel (one agent per member)"
+        } else {
+            "directly"
+        }
     );
     for row in &apply_rows {
         println!("{row}");
