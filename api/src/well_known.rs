@@ -59,6 +59,15 @@ pub const WORKSPACE_LABEL: &str = "cellfed.io/workspace";
 pub const TOPOLOGY_TYPE_ANNOTATION: &str = "cellfed.io/topology-type";
 /// Annotation on a member object listing the annotation keys the controller set from the template.
 pub const PROPAGATED_ANNOTATIONS_ANNOTATION: &str = "cellfed.io/propagated-annotations";
+/// Annotation on every member object the controller writes: the federated resource that owns it,
+/// `<group>/<Kind>/<namespace>/<name>` (namespace empty for cluster-scoped kinds), e.g.
+/// `types.kubefed.io/FederatedDeployment/shop/web`. Version-free, so a change of the served
+/// version never changes the owner. The controller never writes or deletes a member object whose
+/// owner is another federated resource.
+pub const FEDERATED_RESOURCE_ANNOTATION: &str = "cellfed.io/federated-resource";
+/// Annotation next to [`FEDERATED_RESOURCE_ANNOTATION`]: the uid of the federated resource that
+/// last wrote the member object (informational: ownership is by name, as KubeFed's).
+pub const FEDERATED_RESOURCE_UID_ANNOTATION: &str = "cellfed.io/federated-resource-uid";
 
 /// Condition type on federated resources: did propagation to all placed clusters succeed.
 pub const CONDITION_PROPAGATION: &str = "Propagation";
@@ -117,6 +126,9 @@ pub enum PropagationStatus {
     /// cellfed: the placement names a cluster that is not joined (no KubeFedCluster of this
     /// name the resource's tenant may use); it is propagated once the cluster joins.
     ClusterNotFound,
+    /// cellfed: the member object belongs to another federated resource (its
+    /// `cellfed.io/federated-resource` annotation names it); nothing is written or deleted there.
+    ManagedByAnotherResource,
 }
 
 const PROPAGATION_STATUSES: &[(PropagationStatus, &str)] = &[
@@ -167,6 +179,10 @@ const PROPAGATION_STATUSES: &[(PropagationStatus, &str)] = &[
         "NamespaceNotFederated",
     ),
     (PropagationStatus::ClusterNotFound, "ClusterNotFound"),
+    (
+        PropagationStatus::ManagedByAnotherResource,
+        "ManagedByAnotherResource",
+    ),
 ];
 
 impl PropagationStatus {

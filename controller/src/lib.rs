@@ -10,6 +10,7 @@
 
 pub mod cells;
 pub mod context;
+pub mod credentials;
 pub mod error_policy;
 pub mod events;
 pub mod host;
@@ -146,6 +147,9 @@ pub async fn run_with_metrics(
     // network: watches of the host objects
     let caches = host::HostCaches::start(&client, &config.fed_namespace);
     caches.wait_ready(Duration::from_secs(10)).await;
+    // Cells decide which derived clusters may be used (until they are listed none is); their
+    // CRD may not be served at all, so this wait is short
+    let _ = tokio::time::timeout(Duration::from_secs(2), caches.cells.wait_until_ready()).await;
     let key = ObjectRef::new(KUBEFED_CONFIG_NAME).within(&config.fed_namespace);
     let settings = match settings::effective(&config.overrides, caches.configs.get(&key).as_deref())
     {

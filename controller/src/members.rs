@@ -1,7 +1,11 @@
 //! Member clusters: a kube client per `KubeFedCluster` (apiEndpoint + caBundle + the Secret's
-//! token or kubeconfig, proxyURL, disabledTLSValidations) and their health, probed on an interval
-//! with KubeFed's failure/success thresholds and written back as `Ready`/`Offline` conditions.
-//! Everything is read from the host caches ([`crate::host`]); probes run concurrently.
+//! token, client certificate or data-only kubeconfig ([`crate::credentials`]), proxyURL,
+//! disabledTLSValidations) and their health, probed on an interval with KubeFed's
+//! failure/success thresholds and written back as `Ready`/`Offline` conditions. A member whose
+//! credentials are refused, or a cell's derived cluster refused for tenancy
+//! ([`crate::cells::refusals`]), gets no client at all and reads `Ready=False` with reason
+//! `ClusterCredentialsRefused` / `TenantMismatch`. Everything is read from the host caches
+//! ([`crate::host`]); probes run concurrently.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, RwLock};
@@ -12,10 +16,7 @@ use cellfed_api::kubefed::{KubeFedCluster, TlsValidation};
 use cellfed_api::tenancy::Tenancy;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, Patch, PatchParams};
-use kube::config::{
-    AuthInfo, Cluster, Context as KubeContext, KubeConfigOptions, Kubeconfig, NamedAuthInfo,
-    NamedCluster, NamedContext,
-};
+use kube::config::KubeConfigOptions;
 use kube::runtime::reflector::{ObjectRef, Store};
 use serde_json::json;
 
@@ -59,10 +60,16 @@ pub struct Member {
     pub member_namespace: Option<String>,
     /// For a cell's derived cluster: the namespace of the Cell (and of its federated resources).
     pub cell_namespace: Option<String>,
-    /// Client for the member's API; None when it could not be built (status says why).
+    /// `spec.apiEndpoint`: a cell's derived cluster shares its base cluster's.
+    pub endpoint: String,
+    /// Client for the member's API; None when it could not be built or was refused (status
+    /// says why).
     pub client: Option<kube::Client>,
-    /// Why no client could be built.
-    pub client_error: Option<String>,
+    /// Why there is no client (condition reason and message).
+    pub no_client: Option<NoClient>,
+    /// For a cell's derived cluster whose Cell fails the tenancy rules: why. Such a member gets
+    /// no client and is used by no federated resource (they read `TenantMismatch`).
+    pub tenancy_refusal: Option<String>,
     /// Fingerprint of the spec + secret the client was built from (watches restart on change).
     pub fingerprint: String,
     /// Reached through a tunnel proxy: the proxy URL (with credentials) and the CONNECT
@@ -119,18 +126,26 @@ impl Members {
             .unwrap_or_default()
     }
 
-    /// Members visible to a resource of `tenancy` (all when isolation is off).
+    /// Members visible to a resource of `tenancy` (all when isolation is off); a derived
+    /// cluster refused for tenancy is visible to no resource.
     pub fn for_tenancy(&self, tenancy: &Tenancy, isolation: bool) -> Vec<Arc<Member>> {
         self.snapshot()
             .into_iter()
+            .filter(|m| m.tenancy_refusal.is_none())
             .filter(|m| !isolation || tenancy.may_use(&m.tenancy))
             .collect()
     }
 
     /// Brings the members in line with the cached KubeFedClusters and Secrets: clients are
-    /// rebuilt when the cluster's spec or Secret changed, removed clusters forgotten. Returns
-    /// whether any member appeared, went, or changed labels or access.
-    pub async fn refresh(&self, clusters: &Store<KubeFedCluster>, secrets: &Store<Secret>) -> bool {
+    /// rebuilt when the cluster's spec or Secret changed, removed clusters forgotten; the
+    /// derived clusters named in `tenancy_refusals` ([`crate::cells::refusals`]) get no client.
+    /// Returns whether any member appeared, went, or changed labels, access or refusal.
+    pub async fn refresh(
+        &self,
+        clusters: &Store<KubeFedCluster>,
+        secrets: &Store<Secret>,
+        tenancy_refusals: &BTreeMap<String, String>,
+    ) -> bool {
         let current: BTreeMap<String, Arc<Member>> =
             self.by_name.read().map(|m| m.clone()).unwrap_or_default();
         let mut next = BTreeMap::new();
@@ -155,11 +170,13 @@ impl Members {
                 .as_ref()
                 .and_then(|a| a.get(MEMBER_NAMESPACE_ANNOTATION))
                 .cloned();
+            let tenancy_refusal = tenancy_refusals.get(&name).cloned();
             let old = current.get(&name);
             if let Some(m) = old.filter(|m| {
                 m.fingerprint == fingerprint
                     && m.labels == labels
                     && m.member_namespace == member_namespace
+                    && m.tenancy_refusal == tenancy_refusal
             }) {
                 next.insert(name, m.clone());
                 continue;
@@ -170,19 +187,37 @@ impl Members {
                     .ok()
                     .map(|(_, ns)| ns.to_string())
             });
-            let (client, client_error) = match old.filter(|m| m.fingerprint == fingerprint) {
-                Some(m) => (m.client.clone(), m.client_error.clone()),
-                None => match build_client(&cluster, secret.as_deref()).await {
+            let reusable =
+                old.filter(|m| m.fingerprint == fingerprint && m.tenancy_refusal.is_none());
+            let (client, no_client) = match (&tenancy_refusal, reusable) {
+                (Some(why), _) => (
+                    None,
+                    Some(NoClient {
+                        reason: cellfed_api::well_known::PropagationStatus::TenantMismatch.as_str(),
+                        message: why.clone(),
+                    }),
+                ),
+                (None, Some(m)) => (m.client.clone(), m.no_client.clone()),
+                (None, None) => match member_client(&cluster, secret.as_deref()).await {
                     Ok(c) => (Some(c), None),
-                    Err(e) => (None, Some(e)),
+                    Err(e) => {
+                        tracing::warn!(cluster = %name, reason = e.reason, error = %e.message, "no client for member");
+                        (None, Some(e))
+                    }
                 },
             };
+            // a member without a client is not ready, whatever it was before
             let health = old
                 .and_then(|m| m.health.lock().ok().map(|h| *h))
                 .unwrap_or(Health {
                     ready: cluster.is_ready(),
                     streak: 0,
                 });
+            let health = if client.is_none() {
+                Health::default()
+            } else {
+                health
+            };
             next.insert(
                 name.clone(),
                 Arc::new(Member {
@@ -191,8 +226,10 @@ impl Members {
                     labels,
                     member_namespace,
                     cell_namespace,
+                    endpoint: cluster.spec.api_endpoint.clone(),
                     client,
-                    client_error,
+                    no_client,
+                    tenancy_refusal,
                     fingerprint,
                     tunnel: tunnel_of(&cluster, secret.as_deref()),
                     health: Mutex::new(health),
@@ -220,9 +257,9 @@ impl Members {
         let members = self.snapshot();
         let probes = members.iter().map(|member| async {
             // network: one probe per member
-            let outcome = match &member.client {
-                Some(c) => probe(c, health.timeout).await,
-                None => Err(member.client_error.clone().unwrap_or_default()),
+            let outcome = match (&member.client, &member.no_client) {
+                (Some(c), _) => probe(c, health.timeout).await,
+                (None, why) => Err(why.as_ref().map(|n| n.message.clone()).unwrap_or_default()),
             };
             // network: a probe that failed through a tunnel asks the tunnel proxy why
             let outcome = match (&outcome, &member.tunnel) {
@@ -233,13 +270,19 @@ impl Members {
             };
             let flipped = member.observe(outcome.is_ok(), health);
             let ready = member.ready();
+            let refused = member
+                .client
+                .is_none()
+                .then(|| member.no_client.as_ref().map(|n| n.reason))
+                .flatten();
+            let reason = condition_reason(ready, &outcome, refused);
             let key = ObjectRef::<KubeFedCluster>::new(&member.name).within(fed_namespace);
             let unchanged = cached.get(&key).is_some_and(|c| {
-                c.is_ready() == ready && c.status.as_ref().is_some_and(|s| !s.conditions.is_empty())
+                c.is_ready() == ready && ready_reason(&c).as_deref() == Some(reason)
             });
             if flipped || !unchanged {
                 // network: status write only on change
-                let status = condition_status(ready, &outcome);
+                let status = condition_status(ready, reason, &outcome);
                 let _ = clusters
                     .patch_status(
                         &member.name,
@@ -258,21 +301,50 @@ impl Members {
     }
 }
 
-fn condition_status(ready: bool, outcome: &std::result::Result<(), String>) -> serde_json::Value {
+/// Reason of the `Ready` condition (pure): `ClusterReady`; the reason of a refused client
+/// (`ClusterCredentialsRefused`, `TenantMismatch`); `TunnelDisconnected` or `ClusterNotReachable`
+/// when the probe failed; `ClusterNotReady` while the success threshold is not met.
+fn condition_reason(
+    ready: bool,
+    outcome: &std::result::Result<(), String>,
+    refused: Option<&'static str>,
+) -> &'static str {
+    match (ready, outcome, refused) {
+        (true, _, _) => "ClusterReady",
+        (false, Err(_), Some(reason)) => reason,
+        (false, Err(e), None) if e.starts_with(TUNNEL_DISCONNECTED) => TUNNEL_DISCONNECTED,
+        (false, Err(_), None) => "ClusterNotReachable",
+        (false, Ok(()), _) => "ClusterNotReady",
+    }
+}
+
+/// Reason of the cached `Ready` condition of a KubeFedCluster.
+fn ready_reason(cluster: &KubeFedCluster) -> Option<String> {
+    cluster
+        .status
+        .as_ref()?
+        .conditions
+        .iter()
+        .find(|c| c.type_ == cellfed_api::kubefed::ClusterConditionType::Ready)?
+        .reason
+        .clone()
+}
+
+fn condition_status(
+    ready: bool,
+    reason: &'static str,
+    outcome: &std::result::Result<(), String>,
+) -> serde_json::Value {
     let now = jiff::Timestamp::now()
         .strftime("%Y-%m-%dT%H:%M:%SZ")
         .to_string();
-    let unreachable = match outcome {
-        Err(e) if e.starts_with(TUNNEL_DISCONNECTED) => TUNNEL_DISCONNECTED,
-        _ => "ClusterNotReachable",
-    };
-    let (reason, message) = match (ready, outcome) {
-        (true, _) => ("ClusterReady", "/readyz responded with ok".to_string()),
-        (false, Err(e)) => (unreachable, format!("cluster is not reachable: {e}")),
-        (false, Ok(())) => (
-            "ClusterNotReady",
-            "/readyz responded, waiting for the success threshold".into(),
-        ),
+    // a refused client was never tried: Ready says why, and the cluster is not "Offline"
+    let unreachable = reason == "ClusterNotReachable" || reason == TUNNEL_DISCONNECTED;
+    let message = match (ready, outcome) {
+        (true, _) => "/readyz responded with ok".to_string(),
+        (false, Err(e)) if unreachable => format!("cluster is not reachable: {e}"),
+        (false, Err(e)) => e.clone(),
+        (false, Ok(())) => "/readyz responded, waiting for the success threshold".into(),
     };
     let mut conditions = vec![json!({
         "type": "Ready",
@@ -282,11 +354,11 @@ fn condition_status(ready: bool, outcome: &std::result::Result<(), String>) -> s
         "lastProbeTime": now,
         "lastTransitionTime": now,
     })];
-    if !ready && outcome.is_err() {
+    if !ready && outcome.is_err() && unreachable {
         conditions.push(json!({
             "type": "Offline",
             "status": "True",
-            "reason": unreachable,
+            "reason": reason,
             "message": message,
             "lastProbeTime": now,
             "lastTransitionTime": now,
@@ -311,74 +383,54 @@ async fn probe(client: &kube::Client, timeout: Duration) -> std::result::Result<
 }
 
 /// Builds a member client the way KubeFed does from a KubeFedCluster and its Secret (key `token`,
-/// or a whole `kubeconfig`): an `apiEndpoint` without a scheme means `https://`;
-/// `disabledTLSValidations` `*` skips TLS verification, `SubjectName` and `ValidityPeriod` skip
-/// only that check ([`crate::tls`]).
+/// or a whole `kubeconfig`), refusing credentials that are not plain data
+/// ([`crate::credentials`]); the error is a sentence.
 pub async fn build_client(
     cluster: &KubeFedCluster,
     secret: Option<&Secret>,
 ) -> std::result::Result<kube::Client, String> {
+    member_client(cluster, secret).await.map_err(|e| e.message)
+}
+
+/// Why a member has no client: the `Ready` condition's reason and message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NoClient {
+    /// `ClusterCredentialsRefused`, `TenantMismatch`, or `ClusterNotReachable` for anything
+    /// else (a missing Secret, a bad endpoint).
+    pub reason: &'static str,
+    /// What is wrong and what to do.
+    pub message: String,
+}
+
+impl NoClient {
+    fn unreachable(message: String) -> Self {
+        Self {
+            reason: "ClusterNotReachable",
+            message,
+        }
+    }
+}
+
+/// [`build_client`] with the reason: an `apiEndpoint` without a scheme means `https://`;
+/// `disabledTLSValidations` `*` skips TLS verification, `SubjectName` and `ValidityPeriod` skip
+/// only that check ([`crate::tls`]). Refused credentials never reach kube-rs.
+pub async fn member_client(
+    cluster: &KubeFedCluster,
+    secret: Option<&Secret>,
+) -> std::result::Result<kube::Client, NoClient> {
     let name = cluster.metadata.name.clone().unwrap_or_default();
-    let secret = secret.ok_or_else(|| {
-        format!(
-            "secret {:?} of cluster {name} not found",
-            cluster.spec.secret_ref.name
-        )
+    let mut kubeconfig = crate::credentials::kubeconfig(cluster, secret).map_err(|e| NoClient {
+        reason: if e.refused() {
+            crate::credentials::CREDENTIALS_REFUSED
+        } else {
+            "ClusterNotReachable"
+        },
+        message: e.to_string(),
     })?;
-    let data = secret.data.clone().unwrap_or_default();
+    let data = secret.and_then(|s| s.data.clone()).unwrap_or_default();
     let text = |key: &str| {
         data.get(key)
             .map(|b| String::from_utf8_lossy(&b.0).into_owned())
-    };
-    let mut kubeconfig = if let Some(kc) = text("kubeconfig") {
-        Kubeconfig::from_yaml(&kc)
-            .map_err(|e| format!("secret key kubeconfig of cluster {name}: {e}"))?
-    } else {
-        let token = text("token").ok_or_else(|| {
-            format!(
-                "secret {:?} has neither token nor kubeconfig",
-                cluster.spec.secret_ref.name
-            )
-        })?;
-        let ca = cluster
-            .spec
-            .ca_bundle
-            .as_ref()
-            .map(|b| b.0.clone())
-            .or_else(|| data.get("ca.crt").map(|b| b.0.clone()));
-        let server = cellfed_api::kubefed::api_endpoint_url(&cluster.spec.api_endpoint)
-            .map_err(|e| format!("spec.apiEndpoint of cluster {name}: {e}"))?;
-        Kubeconfig {
-            clusters: vec![NamedCluster {
-                name: name.clone(),
-                cluster: Some(Cluster {
-                    server: Some(server),
-                    certificate_authority_data: ca
-                        .map(|pem| base64::engine::general_purpose::STANDARD.encode(pem)),
-                    ..Default::default()
-                }),
-                other: Default::default(),
-            }],
-            auth_infos: vec![NamedAuthInfo {
-                name: name.clone(),
-                auth_info: Some(AuthInfo {
-                    token: Some(token.trim().to_string().into()),
-                    ..Default::default()
-                }),
-                other: Default::default(),
-            }],
-            contexts: vec![NamedContext {
-                name: name.clone(),
-                context: Some(KubeContext {
-                    cluster: name.clone(),
-                    user: Some(name.clone()),
-                    ..Default::default()
-                }),
-                other: Default::default(),
-            }],
-            current_context: Some(name.clone()),
-            ..Default::default()
-        }
     };
     for c in kubeconfig
         .clusters
@@ -400,7 +452,7 @@ pub async fn build_client(
     let mut config =
         kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
             .await
-            .map_err(|e| format!("client config of cluster {name}: {e}"))?;
+            .map_err(|e| NoClient::unreachable(format!("client config of cluster {name}: {e}")))?;
     config.connect_timeout = Some(Duration::from_secs(3));
     // watches are re-opened every WATCH_TIMEOUT_SECONDS; single requests carry their own timeouts
     config.read_timeout = Some(Duration::from_secs(60));
@@ -411,9 +463,10 @@ pub async fn build_client(
     };
     if !validations.contains(&TlsValidation::All) && skip != crate::tls::Skip::default() {
         return crate::tls::client(config, skip)
-            .map_err(|e| format!("client of cluster {name}: {e}"));
+            .map_err(|e| NoClient::unreachable(format!("client of cluster {name}: {e}")));
     }
-    kube::Client::try_from(config).map_err(|e| format!("client of cluster {name}: {e}"))
+    kube::Client::try_from(config)
+        .map_err(|e| NoClient::unreachable(format!("client of cluster {name}: {e}")))
 }
 
 /// Reason of a cluster whose tunnel agent is not connected (the cellfed tunnel proxy refused

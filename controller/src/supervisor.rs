@@ -84,9 +84,11 @@ async fn pass(
     if let Err(e) = cells::sync(ctx).await {
         tracing::warn!(error = %e, "derived clusters of cells");
     }
+    // tenancy of derived clusters, re-checked on every change of a Cell, Namespace or cluster
+    let refusals = cells::refusals(ctx);
     let members_changed = ctx
         .members
-        .refresh(&ctx.caches.clusters, &ctx.caches.secrets)
+        .refresh(&ctx.caches.clusters, &ctx.caches.secrets, &refusals)
         .await;
     sync_types(ctx, types).await;
     // published before anything is reconciled below

@@ -220,19 +220,32 @@ fn cell(obj: &Value, facts: &Facts) -> Result<(), Denial> {
             cell.spec.cluster_name
         )));
     };
+    let forbidden = |message| Denial {
+        code: 403,
+        reason: "Forbidden",
+        message,
+    };
     if facts.tenant_isolation {
         let own = Tenancy::from_labels(facts.namespaces.get(&ns));
         let theirs = Tenancy::from_labels(Some(base));
-        if theirs.tenant.is_some() && !own.may_use(&theirs) {
-            return Err(Denial {
-                code: 403,
-                reason: "Forbidden",
-                message: format!(
-                    "spec.clusterName: cell {name:?} of {own} cannot use cluster {:?}, which belongs to {theirs}",
-                    cell.spec.cluster_name
-                ),
-            });
+        if let Some(why) = own.base_cluster_refusal(&cell.spec.cluster_name, &theirs) {
+            return Err(forbidden(why));
         }
+    }
+    // the member namespace belongs to the Cell's tenant (the controller re-checks the same rule)
+    let tenancy_of = |n: &str| {
+        facts
+            .namespaces
+            .get(n)
+            .map(|labels| Tenancy::from_labels(Some(labels)))
+    };
+    if let Some(why) = cellfed_api::tenancy::member_namespace_problem(
+        &cell,
+        tenancy_of,
+        &facts.cells,
+        facts.tenant_isolation,
+    ) {
+        return Err(forbidden(why));
     }
     let target_ns = cell.member_namespace(&ns).to_string();
     for other in &facts.cells {
@@ -317,6 +330,9 @@ pub fn references(group: &str, kind: &str, namespace: Option<&str>, obj: &Value)
         if let Some(c) = obj.pointer("/spec/clusterName").and_then(Value::as_str) {
             refs.clusters.insert(c.to_string());
         }
+        // a host namespace named like the member namespace is read from the cache only: a
+        // member namespace usually has none, and a GET per miss would cost every Cell write a
+        // request (the controller re-checks the rule on every change anyway)
         return refs;
     }
     let api_version = obj
@@ -628,6 +644,53 @@ mod tests {
                                  "proxyURL": "gopher://p:1"}))
         .unwrap_err();
         assert!(d.message.contains("spec.proxyURL"), "{}", d.message);
+    }
+
+    /// Issue 9: a Cell's member namespace belongs to its tenant (the rule is
+    /// `cellfed_api::tenancy::member_namespace_problem`, which the controller re-checks).
+    #[test]
+    fn a_cell_may_not_write_into_another_tenants_or_a_system_namespace() {
+        let f = facts();
+        let cell = |member_ns: &str| {
+            json!({"apiVersion": "cellfed.io/v1alpha1", "kind": "Cell",
+                   "metadata": {"name": "rz05a", "namespace": "team-a"},
+                   "spec": {"clusterName": "a1", "memberNamespace": member_ns}})
+        };
+        for (member_ns, says) in [
+            ("team-b", "is not a namespace of this Cell's tenant"),
+            ("b-rzb", "is not a namespace of this Cell's tenant"),
+            ("kube-system", "reserved"),
+            ("default", "reserved"),
+        ] {
+            let d = decide("cellfed.io", "Cell", Some("team-a"), &cell(member_ns), &f).unwrap_err();
+            assert_eq!(d.code, 403, "{member_ns}: {}", d.message);
+            assert!(
+                d.message.starts_with("spec.memberNamespace:") && d.message.contains(says),
+                "{member_ns}: {}",
+                d.message
+            );
+            assert!(
+                !d.message.contains("\"b\""),
+                "names tenant b: {}",
+                d.message
+            );
+        }
+        // a host namespace of another tenant that happens to carry this tenant's prefix
+        let mut f2 = f.clone();
+        f2.namespaces.insert(
+            "a-shared".into(),
+            BTreeMap::from([("cellfed.io/tenant".to_string(), "b".to_string())]),
+        );
+        let d = decide("cellfed.io", "Cell", Some("team-a"), &cell("a-shared"), &f2).unwrap_err();
+        assert_eq!(d.code, 403, "{}", d.message);
+        // its own namespace (the default), <namespace>-… and <tenant>-… are fine
+        for ok in ["team-a", "team-a-rz05a", "a-rz05a"] {
+            assert_eq!(
+                decide("cellfed.io", "Cell", Some("team-a"), &cell(ok), &f),
+                Ok(()),
+                "{ok}"
+            );
+        }
     }
 
     #[test]

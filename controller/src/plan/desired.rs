@@ -8,7 +8,8 @@
 use std::collections::BTreeSet;
 
 use cellfed_api::well_known::{
-    MANAGED_LABEL, MANAGED_LABEL_VALUE, PROPAGATED_ANNOTATIONS_ANNOTATION,
+    FEDERATED_RESOURCE_ANNOTATION, FEDERATED_RESOURCE_UID_ANNOTATION, MANAGED_LABEL,
+    MANAGED_LABEL_VALUE, PROPAGATED_ANNOTATIONS_ANNOTATION,
 };
 use serde_json::{Map, Value, json};
 
@@ -136,6 +137,8 @@ pub fn merge_annotations(
         TEMPLATE_HASH_ANNOTATION,
         FEDERATED_GENERATION_ANNOTATION,
         PROPAGATED_ANNOTATIONS_ANNOTATION,
+        FEDERATED_RESOURCE_ANNOTATION,
+        FEDERATED_RESOURCE_UID_ANNOTATION,
     ];
     let wanted = annotations_mut(desired).cloned().unwrap_or_default();
     let member_ann = member

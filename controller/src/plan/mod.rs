@@ -4,6 +4,13 @@
 //! output is data: the member writes to make ([`MemberAction`]) and what status to report. A
 //! resource in sync plans zero actions, also when planned from scratch after a restart: everything
 //! needed is on the member objects (the content hash and the keys our annotation rules set).
+//!
+//! Every object written carries its owner, `cellfed.io/federated-resource` ([`owner_of`]) and
+//! `cellfed.io/federated-resource-uid`. A member object whose owner annotation names another
+//! federated resource is never updated, deleted or unlabelled: where this resource is placed its
+//! status reads `ManagedByAnotherResource`. A managed object without the annotation (written
+//! before cellfed recorded owners) is ours, and the next plan stamps it; an unmanaged one is
+//! adopted or not as `adoptResources` says, as in KubeFed.
 
 pub mod desired;
 pub mod overrides;
@@ -14,8 +21,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use cellfed_api::FederatedResource;
 use cellfed_api::federated::v1beta1::FederatedSpec;
 use cellfed_api::well_known::{
-    ADOPTED_ANNOTATION, DELETE_OPTION_ANNOTATION, MANAGED_LABEL, MANAGED_LABEL_VALUE,
-    ORPHAN_ANNOTATION, ORPHAN_ANNOTATION_VALUE, PropagationStatus,
+    ADOPTED_ANNOTATION, DELETE_OPTION_ANNOTATION, FEDERATED_RESOURCE_ANNOTATION,
+    FEDERATED_RESOURCE_UID_ANNOTATION, MANAGED_LABEL, MANAGED_LABEL_VALUE, ORPHAN_ANNOTATION,
+    ORPHAN_ANNOTATION_VALUE, PropagationStatus,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::DeleteOptions;
 use serde_json::{Map, Value, json};
@@ -33,6 +41,9 @@ pub struct ClusterView {
     pub ready: bool,
     /// For a cell's derived cluster: the member namespace its objects live in.
     pub member_namespace: Option<String>,
+    /// The member's API endpoint, when known: clusters with the same one (a cell's derived
+    /// cluster and its base cluster) reach the same member objects.
+    pub endpoint: Option<String>,
 }
 
 /// The type being propagated (from the FederatedTypeConfig).
@@ -77,9 +88,13 @@ pub struct PlanInput<'a> {
     /// with this uid is that very namespace (the host joined as a member): it is never deleted,
     /// only unlabelled (KubeFed's `IsNamespaceInHostCluster`).
     pub host_uid: Option<&'a str>,
-    /// Names of the KubeFedClusters the resource's tenant may not use (nothing else of them is
-    /// known to planning): a placement naming one says `TenantMismatch`, not `ClusterNotFound`.
-    pub other_tenants_clusters: &'a BTreeSet<String>,
+    /// The KubeFedClusters the resource's tenant may not use, with why as a predicate of the
+    /// cluster ("belongs to another tenant …"; nothing else of them is known to planning): a
+    /// placement naming one says `TenantMismatch`, not `ClusterNotFound`.
+    pub other_tenants_clusters: &'a BTreeMap<String, String>,
+    /// The resource as owner of member objects, the value of `cellfed.io/federated-resource`
+    /// ([`owner_of`]); a member object naming another owner is never written or deleted.
+    pub owner: &'a str,
 }
 
 /// One write to a member.
@@ -223,6 +238,20 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, Error> {
         placed: placement.clusters.len(),
     };
 
+    // the member objects the resource is placed on, as (endpoint, namespace): one reached through
+    // two clusters (a base cluster and a cell on it) is not cleaned up through the one it left
+    let target_namespace = |c: &ClusterView| {
+        c.member_namespace
+            .clone()
+            .or_else(|| fed.metadata.namespace.clone())
+            .filter(|_| input.target.namespaced)
+    };
+    let placed_targets: BTreeSet<(String, Option<String>)> = input
+        .clusters
+        .iter()
+        .filter(|c| placement.clusters.contains(&c.name))
+        .filter_map(|c| Some((c.endpoint.clone()?, target_namespace(c))))
+        .collect();
     for cluster in input.clusters {
         let member = input.members.get(&cluster.name);
         let is_placed = placement.clusters.contains(&cluster.name);
@@ -237,7 +266,13 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, Error> {
             // Cleanup of a cluster the resource left: only our own objects, only inside the mask.
             // KubeFed deletes here even when the resource carries the orphan annotation: orphaning
             // is about deleting the federated resource, not about leaving a cluster.
-            let Some(m) = member.filter(|_| managed) else {
+            let still_placed = cluster
+                .endpoint
+                .clone()
+                .is_some_and(|e| placed_targets.contains(&(e, target_namespace(cluster))));
+            let Some(m) = member
+                .filter(|m| managed && other_owner(m, input.owner).is_none() && !still_placed)
+            else {
                 if outside_namespace {
                     out.clusters
                         .push(bare(cluster, PropagationStatus::NamespaceNotFederated));
@@ -274,6 +309,19 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, Error> {
             }
             continue;
         }
+        if member.is_some_and(|m| other_owner(m, input.owner).is_some()) {
+            // another federated resource's object: nothing of it is read into our status
+            out.clusters.push(ClusterPlanStatus {
+                message: Some(format!(
+                    "cluster {}: the {} {} there belongs to another federated resource (its {FEDERATED_RESOURCE_ANNOTATION} annotation); nothing is written or deleted there: place this resource elsewhere or give it another name",
+                    cluster.name,
+                    input.target.kind,
+                    member_path(namespace.as_deref().filter(|_| input.target.namespaced), &name),
+                )),
+                ..bare(cluster, PropagationStatus::ManagedByAnotherResource)
+            });
+            continue;
+        }
         let overrides = spec.overrides_for(&cluster.name);
         let mut wanted = match desired::build(
             template,
@@ -298,6 +346,8 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, Error> {
             }
         };
         desired::record_propagated(&mut wanted, &input.target.propagated_annotations);
+        // last, so neither the template nor an override can claim another owner
+        stamp_owner(&mut wanted, input.owner, fed.metadata.uid.as_deref());
         let current = member.is_some_and(|m| member_hash(m) == member_hash(&wanted));
         if current {
             out.updated += 1;
@@ -445,12 +495,10 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, Error> {
         }
     }
     for unknown in &placement.unknown {
-        let (status, message) = if input.other_tenants_clusters.contains(unknown) {
+        let (status, message) = if let Some(why) = input.other_tenants_clusters.get(unknown) {
             (
                 PropagationStatus::TenantMismatch,
-                Some(format!(
-                    "cluster {unknown} belongs to another tenant or workspace; nothing is written there: remove it from spec.placement"
-                )),
+                Some(format!("cluster {unknown} {why}")),
             )
         } else {
             (PropagationStatus::ClusterNotFound, None)
@@ -492,7 +540,11 @@ pub fn plan_deletion(input: &PlanInput<'_>) -> Result<Plan, Error> {
         delete_options(fed)?
     };
     for cluster in input.clusters {
-        let Some(member) = input.members.get(&cluster.name).filter(|m| is_managed(m)) else {
+        let Some(member) = input
+            .members
+            .get(&cluster.name)
+            .filter(|m| is_managed(m) && other_owner(m, input.owner).is_none())
+        else {
             continue;
         };
         let host = is_host_object(member, input.host_uid);
@@ -561,6 +613,45 @@ pub fn delete_options(fed: &FederatedResource) -> Result<Option<DeleteOptions>, 
         ));
     }
     Ok(Some(options))
+}
+
+/// The owner of `fed`'s member objects, the value of `cellfed.io/federated-resource` (pure):
+/// `<group>/<Kind>/<namespace>/<name>` of the federated type (`group`, `kind`), the namespace
+/// empty for a cluster-scoped resource.
+pub fn owner_of(group: &str, kind: &str, fed: &FederatedResource) -> String {
+    format!(
+        "{group}/{kind}/{}/{}",
+        fed.metadata.namespace.as_deref().unwrap_or_default(),
+        fed.metadata.name.as_deref().unwrap_or_default()
+    )
+}
+
+/// The owner another federated resource than `owner` has on `member`, if any (pure).
+pub fn other_owner<'m>(member: &'m Value, owner: &str) -> Option<&'m str> {
+    member
+        .pointer("/metadata/annotations")
+        .and_then(|a| a.get(FEDERATED_RESOURCE_ANNOTATION))
+        .and_then(Value::as_str)
+        .filter(|o| *o != owner)
+}
+
+/// Sets the owner annotations on a desired object.
+fn stamp_owner(obj: &mut Value, owner: &str, uid: Option<&str>) {
+    if let Some(ann) = desired::annotations_mut(obj) {
+        ann.insert(FEDERATED_RESOURCE_ANNOTATION.into(), json!(owner));
+        match uid {
+            Some(uid) => drop(ann.insert(FEDERATED_RESOURCE_UID_ANNOTATION.into(), json!(uid))),
+            None => drop(ann.remove(FEDERATED_RESOURCE_UID_ANNOTATION)),
+        }
+    }
+}
+
+/// `namespace/name`, or `name` for cluster-scoped kinds.
+fn member_path(namespace: Option<&str>, name: &str) -> String {
+    match namespace {
+        Some(ns) => format!("{ns}/{name}"),
+        None => name.to_string(),
+    }
 }
 
 /// Whether the member object carries `kubefed.io/managed: "true"`.

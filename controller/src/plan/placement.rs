@@ -145,6 +145,7 @@ mod tests {
                 .collect(),
             ready: true,
             member_namespace: None,
+            endpoint: None,
         }
     }
 

@@ -43,8 +43,11 @@ spec:
     - {path: /spec/replicas, value: 5}
 "#;
 
-static NONE: std::sync::LazyLock<std::collections::BTreeSet<String>> =
+static NONE: std::sync::LazyLock<BTreeMap<String, String>> =
     std::sync::LazyLock::new(Default::default);
+
+/// The owner annotation of FD's member objects.
+const OWNER: &str = "types.kubefed.io/FederatedDeployment/demo/web";
 
 fn input<'a>(
     f: &'a FederatedResource,
@@ -61,6 +64,7 @@ fn input<'a>(
         namespace_placement: None,
         host_uid: None,
         other_tenants_clusters: &NONE,
+        owner: OWNER,
     }
 }
 
@@ -86,11 +90,16 @@ fn store(plan: &Plan, members: &mut BTreeMap<String, Value>) {
             }
             MemberAction::Delete { cluster, .. } => drop(members.remove(cluster)),
             MemberAction::RemoveManagedLabel { cluster, .. } => {
+                // as apply's merge patch: the label and the owner annotations go
                 let m = members.get_mut(cluster).unwrap();
                 m["metadata"]["labels"]
                     .as_object_mut()
                     .unwrap()
                     .remove("kubefed.io/managed");
+                if let Some(a) = m["metadata"]["annotations"].as_object_mut() {
+                    a.remove("cellfed.io/federated-resource");
+                    a.remove("cellfed.io/federated-resource-uid");
+                }
             }
         }
     }
@@ -451,13 +460,20 @@ fn clusters_not_joined_yet_are_reported() {
     assert_eq!((p.updated, p.placed), (1, 1));
     // one that exists but belongs to another tenant says so (admission refuses it; this is the
     // controller's second line of defence)
-    let foreign = std::collections::BTreeSet::from(["member3".to_string()]);
+    let foreign = BTreeMap::from([(
+        "member3".to_string(),
+        "belongs to another tenant or workspace".to_string(),
+    )]);
     let (cs, members, target) = (clusters(&["member1"]), BTreeMap::new(), deployment());
     let mut i = input(&f, &cs, &members, &target);
     i.other_tenants_clusters = &foreign;
     let p = plan(&i).unwrap();
     let other = p.clusters.iter().find(|c| c.cluster == "member3").unwrap();
     assert_eq!(other.status, Some(PropagationStatus::TenantMismatch));
+    assert_eq!(
+        other.message.as_deref(),
+        Some("cluster member3 belongs to another tenant or workspace")
+    );
     let p = run(
         &f,
         &clusters(&["member1", "member2", "member3"]),
@@ -653,5 +669,197 @@ spec:
     assert_eq!(
         object["metadata"]["annotations"]["status.example.com/lb"],
         "1.2.3.4"
+    );
+}
+
+/// Issue 9: member objects record their owner; another resource's object is never written,
+/// deleted or unlabelled, and the conflict shows in this resource's status.
+#[test]
+fn another_resources_object_is_never_written_or_deleted() {
+    let mut f = fed(FD);
+    f.metadata.uid = Some("uid-web".into());
+    let cs = clusters(&["member1", "member2"]);
+    let mut members = BTreeMap::new();
+    let first = run(&f, &cs, &members, &deployment());
+    let MemberAction::Create { object, .. } = &first.actions[0] else {
+        panic!()
+    };
+    assert_eq!(
+        object["metadata"]["annotations"]["cellfed.io/federated-resource"],
+        OWNER
+    );
+    assert_eq!(
+        object["metadata"]["annotations"]["cellfed.io/federated-resource-uid"],
+        "uid-web"
+    );
+    store(&first, &mut members);
+    // member1's object is (now) another resource's, e.g. a cell of another namespace wrote it
+    let theirs = "types.kubefed.io/FederatedDeployment/shop/web";
+    let m1 = members.get_mut("member1").unwrap();
+    m1["metadata"]["annotations"]["cellfed.io/federated-resource"] = json!(theirs);
+    m1["spec"]["replicas"] = json!(7);
+    let p = run(&f, &cs, &members, &deployment());
+    assert!(p.actions.is_empty(), "{:?}", p.actions);
+    let c = p.clusters.iter().find(|c| c.cluster == "member1").unwrap();
+    assert_eq!(c.status, Some(PropagationStatus::ManagedByAnotherResource));
+    assert!(PropagationStatus::ManagedByAnotherResource.is_error());
+    let msg = c.message.as_deref().unwrap();
+    assert!(
+        msg.starts_with(
+            "cluster member1: the Deployment demo/web there belongs to another federated resource"
+        ),
+        "{msg}"
+    );
+    assert!(!msg.contains("shop"), "names the other owner: {msg}");
+    assert_eq!((c.generation, &c.remote_status), (None, &None));
+    assert_eq!(p.updated, 1, "only member2 carries our content");
+    // adoption does not take it either
+    let target = deployment();
+    let mut i = input(&f, &cs, &members, &target);
+    i.adopt_resources = true;
+    assert!(plan(&i).unwrap().actions.is_empty());
+    // leaving member1 does not delete it, nor does deleting the resource (with or without
+    // orphaning): only member2's own object is touched
+    f.spec.placement =
+        Some(serde_json::from_value(json!({"clusters": [{"name": "member2"}]})).unwrap());
+    assert!(run(&f, &cs, &members, &deployment()).actions.is_empty());
+    let d = plan_deletion(&input(&f, &cs, &members, &deployment())).unwrap();
+    assert_eq!(d.actions.len(), 1);
+    assert_eq!(d.actions[0].cluster(), "member2");
+    assert!(d.clusters.iter().all(|c| c.cluster == "member2"), "{d:?}");
+    f.metadata.annotations = Some([("kubefed.io/orphan".to_string(), "true".to_string())].into());
+    let d = plan_deletion(&input(&f, &cs, &members, &deployment())).unwrap();
+    assert!(
+        matches!(&d.actions[..], [MemberAction::RemoveManagedLabel { cluster, .. }] if cluster == "member2"),
+        "{:?}",
+        d.actions
+    );
+}
+
+/// Objects written before owners were recorded (managed label, no owner annotation) stay ours:
+/// the next plan stamps them once and deletion still cleans them up; nothing else changes.
+#[test]
+fn objects_without_an_owner_are_ours_and_stamped_once() {
+    let f = fed(FD);
+    let cs = clusters(&["member1"]);
+    let mut members = BTreeMap::new();
+    store(&run(&f, &cs, &members, &deployment()), &mut members);
+    let legacy = members.get_mut("member1").unwrap();
+    legacy["metadata"]["annotations"]
+        .as_object_mut()
+        .unwrap()
+        .remove("cellfed.io/federated-resource");
+    let p = run(&f, &cs, &members, &deployment());
+    let [MemberAction::Update { object, .. }] = &p.actions[..] else {
+        panic!("{:?}", p.actions)
+    };
+    assert_eq!(
+        object["metadata"]["annotations"]["cellfed.io/federated-resource"],
+        OWNER
+    );
+    assert_eq!(p.clusters[0].status, None);
+    let d = plan_deletion(&input(&f, &cs, &members, &deployment())).unwrap();
+    assert!(matches!(&d.actions[..], [MemberAction::Delete { .. }]));
+    store(&p, &mut members);
+    assert!(run(&f, &cs, &members, &deployment()).actions.is_empty());
+}
+
+/// Neither the template nor an override can make a member object name another owner.
+#[test]
+fn the_template_cannot_claim_another_owner() {
+    let mut f = fed(FD);
+    let tpl = f.spec.template.as_mut().unwrap();
+    tpl["metadata"]["annotations"] =
+        json!({"cellfed.io/federated-resource": "types.kubefed.io/FederatedDeployment/x/y"});
+    let p = run(&f, &clusters(&["member2"]), &BTreeMap::new(), &deployment());
+    let MemberAction::Create { object, .. } = &p.actions[0] else {
+        panic!()
+    };
+    assert_eq!(
+        object["metadata"]["annotations"]["cellfed.io/federated-resource"],
+        OWNER
+    );
+}
+
+/// Adoption (`adoptResources: Enabled`) stamps the owner on the adopted object; an orphaned
+/// object loses the owner with the managed label, so another resource may adopt it later.
+#[test]
+fn adoption_and_orphaning_move_the_owner() {
+    let f = fed(FD);
+    let cs = clusters(&["member1"]);
+    let members = BTreeMap::from([(
+        "member1".to_string(),
+        json!({"metadata": {"name": "web", "namespace": "demo"}, "spec": {"replicas": 1}}),
+    )]);
+    let target = deployment();
+    let mut i = input(&f, &cs, &members, &target);
+    i.adopt_resources = true;
+    let p = plan(&i).unwrap();
+    let MemberAction::Update { object, .. } = &p.actions[0] else {
+        panic!()
+    };
+    assert_eq!(
+        object["metadata"]["annotations"]["cellfed.io/federated-resource"],
+        OWNER
+    );
+    let mut members = BTreeMap::new();
+    store(&p, &mut members);
+    let mut orphaning = f.clone();
+    orphaning.metadata.annotations =
+        Some([("kubefed.io/orphan".to_string(), "true".to_string())].into());
+    let d = plan_deletion(&input(&orphaning, &cs, &members, &target)).unwrap();
+    store(&d, &mut members);
+    let released = &members["member1"]["metadata"];
+    assert!(
+        released["annotations"]
+            .get("cellfed.io/federated-resource")
+            .is_none()
+    );
+    // another resource with adoption enabled takes it over: shop/web through a cell whose
+    // member namespace is demo
+    let mut other = fed(FD);
+    other.metadata.namespace = Some("shop".into());
+    let mut cell = clusters(&["member1"]);
+    cell[0].member_namespace = Some("demo".into());
+    let mut i = input(&other, &cell, &members, &target);
+    i.adopt_resources = true;
+    i.owner = "types.kubefed.io/FederatedDeployment/shop/web";
+    let p = plan(&i).unwrap();
+    let [MemberAction::Update { object, .. }] = &p.actions[..] else {
+        panic!("{:?}", p.actions)
+    };
+    assert_eq!(
+        object["metadata"]["annotations"]["cellfed.io/federated-resource"],
+        "types.kubefed.io/FederatedDeployment/shop/web"
+    );
+}
+
+/// A cell whose member namespace is the resource's own namespace sees, on its base cluster, the
+/// very object the resource writes there directly: leaving the cell never deletes what the base
+/// cluster's placement still wants.
+#[test]
+fn an_object_still_placed_through_another_cluster_is_not_cleaned_up() {
+    let mut f = fed(FD);
+    f.spec.placement =
+        Some(serde_json::from_value(json!({"clusters": [{"name": "member1"}]})).unwrap());
+    let mut cs = clusters(&["member1", "rz.demo"]);
+    cs[0].endpoint = Some("https://m1".into());
+    cs[1].endpoint = Some("https://m1".into());
+    cs[1].member_namespace = Some("demo".into());
+    let mut members = BTreeMap::new();
+    let first = run(&f, &cs, &members, &deployment());
+    store(&first, &mut members);
+    let written = members["member1"].clone();
+    members.insert("rz.demo".into(), written);
+    let p = run(&f, &cs, &members, &deployment());
+    assert!(p.actions.is_empty(), "{:?}", p.actions);
+    // placed nowhere any more: cleaned up (through both views of it)
+    f.spec.placement = Some(serde_json::from_value(json!({"clusters": []})).unwrap());
+    let p = run(&f, &cs, &members, &deployment());
+    assert_eq!(p.actions.len(), 2, "{:?}", p.actions);
+    assert!(
+        p.actions
+            .iter()
+            .all(|a| matches!(a, MemberAction::Delete { .. }))
     );
 }

@@ -11,7 +11,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cellfed_api::FederatedResource;
-use cellfed_api::well_known::{MANAGED_LABEL, MANAGED_LABEL_VALUE, PropagationStatus};
+use cellfed_api::well_known::{
+    FEDERATED_RESOURCE_ANNOTATION, FEDERATED_RESOURCE_UID_ANNOTATION, MANAGED_LABEL,
+    MANAGED_LABEL_VALUE, PropagationStatus,
+};
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::DeleteOptions;
 use kube::ResourceExt as _;
@@ -60,7 +63,7 @@ pub async fn apply(
         let member = visible.iter().find(|m| m.name == cluster);
         let Some(client) = member.and_then(|m| m.client.clone()) else {
             let why = member
-                .and_then(|m| m.client_error.clone())
+                .and_then(|m| m.no_client.as_ref().map(|n| n.message.clone()))
                 .unwrap_or_else(|| "no client for the cluster".into());
             out.failures
                 .insert(cluster, (PropagationStatus::ClientRetrievalFailed, why));
@@ -288,11 +291,15 @@ impl Write {
             } => {
                 let ns = namespace.as_deref().unwrap_or_default();
                 let deleted_version = self.cached_version(ns, name);
-                match self
-                    .api(namespace.as_deref())
-                    .delete(name, &delete_params(options.as_ref()))
-                    .await
-                {
+                // the object planning judged ours, not one put there since under the same name
+                let mut params = delete_params(options.as_ref());
+                if params.preconditions.is_none() {
+                    params.preconditions = self.cached_uid(ns, name).map(|uid| Preconditions {
+                        uid: Some(uid),
+                        resource_version: None,
+                    });
+                }
+                match self.api(namespace.as_deref()).delete(name, &params).await {
                     Ok(_) => {}
                     Err(kube::Error::Api(e)) if e.code == 404 => {}
                     Err(e) => return Err((PropagationStatus::DeletionFailed, e.to_string())),
@@ -307,8 +314,15 @@ impl Write {
             } => {
                 let ns = namespace.as_deref().unwrap_or_default();
                 let previous = self.cached_version(ns, name);
-                // KubeFed's merge patch: only the label goes, nothing else is touched
-                let patch = json!({"metadata": {"labels": {MANAGED_LABEL: null}}});
+                // KubeFed's merge patch: only the label goes (and cellfed's owner annotations, so
+                // the released object can be adopted by another resource), nothing else
+                let patch = json!({"metadata": {
+                    "labels": {MANAGED_LABEL: null},
+                    "annotations": {
+                        FEDERATED_RESOURCE_ANNOTATION: null,
+                        FEDERATED_RESOURCE_UID_ANNOTATION: null,
+                    },
+                }});
                 match self
                     .api(namespace.as_deref())
                     .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
@@ -325,6 +339,14 @@ impl Write {
                 Ok(())
             }
         }
+    }
+
+    /// uid of the cached member object.
+    fn cached_uid(&self, namespace: &str, name: &str) -> Option<String> {
+        self.cache
+            .as_ref()
+            .and_then(|c| c.get(namespace, name))
+            .and_then(|o| o.pointer("/metadata/uid")?.as_str().map(str::to_string))
     }
 
     /// resourceVersion of the cached member object.

@@ -44,8 +44,9 @@ pub struct Fetched {
     pub namespace_pending: bool,
     /// For a FederatedNamespace: uid of the host's own Namespace it federates.
     pub host_uid: Option<String>,
-    /// Names of the clusters the resource's tenant may not use.
-    pub other_tenants_clusters: BTreeSet<String>,
+    /// The clusters the resource's tenant may not use, with why (another tenant's cluster, or a
+    /// derived cluster refused for tenancy).
+    pub other_tenants_clusters: BTreeMap<String, String>,
 }
 
 /// Tenant and workspace of a federated resource: its namespace's labels (its own when
@@ -96,7 +97,7 @@ pub async fn fetch(ctx: &TypeContext, fed: &FederatedResource, settings: &Effect
         namespace_placement,
         namespace_pending,
         host_uid,
-        other_tenants_clusters: BTreeSet::new(),
+        other_tenants_clusters: BTreeMap::new(),
     };
     for m in &visible {
         let cache = ctx.cache(&m.name);
@@ -121,6 +122,7 @@ pub async fn fetch(ctx: &TypeContext, fed: &FederatedResource, settings: &Effect
             labels: m.labels.clone(),
             ready: m.ready() && synced && !writing,
             member_namespace: m.member_namespace.clone(),
+            endpoint: Some(m.endpoint.clone()),
         });
         if let Some(obj) = cache.and_then(|c| c.get(&member_namespace(ctx, m, fed), &name)) {
             out.members.insert(m.name.clone(), obj);
@@ -152,7 +154,13 @@ pub async fn fetch(ctx: &TypeContext, fed: &FederatedResource, settings: &Effect
         .snapshot()
         .iter()
         .filter(|m| !visible.iter().any(|v| v.name == m.name))
-        .map(|m| m.name.clone())
+        .map(|m| {
+            let why = match &m.tenancy_refusal {
+                Some(refusal) => format!("is refused: {refusal}"),
+                None => "belongs to another tenant or workspace; nothing is written there: remove it from spec.placement".into(),
+            };
+            (m.name.clone(), why)
+        })
         .collect();
     out.visible = visible;
     out

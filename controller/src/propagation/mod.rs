@@ -50,6 +50,7 @@ async fn run(fed: &FederatedResource, ctx: &Arc<TypeContext>) -> Result<Action> 
     let settings = ctx.shared.settings();
     // fetch: caches (a GET only where a placed member lacks the object)
     let f = fetch::fetch(ctx, fed, &settings).await;
+    let owner = plan::owner_of(&ctx.federated.group, &ctx.federated.kind, fed);
     let input = PlanInput {
         federated: fed,
         target: &ctx.target,
@@ -59,6 +60,7 @@ async fn run(fed: &FederatedResource, ctx: &Arc<TypeContext>) -> Result<Action> 
         namespace_placement: f.namespace_placement.as_ref(),
         host_uid: f.host_uid.as_deref(),
         other_tenants_clusters: &f.other_tenants_clusters,
+        owner: &owner,
     };
     let now = jiff::Timestamp::now()
         .strftime("%Y-%m-%dT%H:%M:%SZ")
