@@ -615,3 +615,32 @@ mod tunnel_tests {
         );
     }
 }
+
+#[cfg(test)]
+mod condition_tests {
+    use super::*;
+
+    #[test]
+    fn a_refused_client_says_why_and_is_not_offline() {
+        let refused = Err("secret \"s\": key kubeconfig: users[0].user.exec …".to_string());
+        let reason = condition_reason(
+            false,
+            &refused,
+            Some(crate::credentials::CREDENTIALS_REFUSED),
+        );
+        assert_eq!(reason, "ClusterCredentialsRefused");
+        let status = condition_status(false, reason, &refused);
+        let conditions = status["conditions"].as_array().unwrap();
+        assert_eq!(conditions.len(), 1, "no Offline condition: {conditions:?}");
+        assert_eq!(conditions[0]["reason"], "ClusterCredentialsRefused");
+        assert_eq!(conditions[0]["message"], refused.clone().unwrap_err());
+        // a probe that failed is unreachable (and Offline), as before
+        let down = Err("/readyz: connection refused".to_string());
+        let reason = condition_reason(false, &down, None);
+        assert_eq!(reason, "ClusterNotReachable");
+        let status = condition_status(false, reason, &down);
+        assert_eq!(status["conditions"][1]["type"], "Offline");
+        assert_eq!(condition_reason(true, &Ok(()), None), "ClusterReady");
+        assert_eq!(condition_reason(false, &Ok(()), None), "ClusterNotReady");
+    }
+}

@@ -155,9 +155,12 @@ pub async fn fetch(ctx: &TypeContext, fed: &FederatedResource, settings: &Effect
         .iter()
         .filter(|m| !visible.iter().any(|v| v.name == m.name))
         .map(|m| {
+            // why a cell of the resource's own tenant is refused; another tenant's is only that
             let why = match &m.tenancy_refusal {
-                Some(refusal) => format!("is refused: {refusal}"),
-                None => "belongs to another tenant or workspace; nothing is written there: remove it from spec.placement".into(),
+                Some(refusal) if !isolation || tenancy.may_use(&m.tenancy) => {
+                    format!("is refused: {refusal}")
+                }
+                _ => "belongs to another tenant or workspace; nothing is written there: remove it from spec.placement".into(),
             };
             (m.name.clone(), why)
         })
