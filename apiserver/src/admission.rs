@@ -5,8 +5,10 @@
 //! status code (400 when none) and `admission webhook "<name>" denied the request: <message>`;
 //! a failing call — no answer within `timeoutSeconds` (default 10, at most 30, as kube), a
 //! response over [`MAX_RESPONSE_BYTES`], anything not an allowed AdmissionReview — refuses the
-//! request under `failurePolicy: Fail` (the default) and is skipped under `Ignore`. Not dispatched: DELETE and CONNECT, namespaceSelector/objectSelector (every namespace
-//! and object matches), mutating webhooks.
+//! request under `failurePolicy: Fail` (the default) and is skipped under `Ignore`. The review's
+//! `userInfo` is the requesting user (name, uid, groups, extra), `system:apiserver` for the
+//! server's own writes. Not dispatched: DELETE and CONNECT, namespaceSelector/objectSelector
+//! (every namespace and object matches), mutating webhooks.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -67,7 +69,7 @@ pub async fn validate(
     op: Operation,
     obj: &Value,
     old: Option<&Value>,
-    dry_run: bool,
+    opts: &crate::write::WriteOpts,
 ) -> ApiResult<()> {
     if res.group == "admissionregistration.k8s.io" {
         return Ok(());
@@ -104,7 +106,7 @@ pub async fn validate(
             {
                 continue;
             }
-            call(state, res, op, hook, obj, old, dry_run).await?;
+            call(state, res, op, hook, obj, old, opts).await?;
         }
     }
     Ok(())
@@ -117,8 +119,13 @@ async fn call(
     hook: &Value,
     obj: &Value,
     old: Option<&Value>,
-    dry_run: bool,
+    opts: &crate::write::WriteOpts,
 ) -> ApiResult<()> {
+    let user: k8s_openapi::api::authentication::v1::UserInfo = opts
+        .user
+        .clone()
+        .unwrap_or_else(crate::auth::apiserver_user)
+        .into();
     let name = hook.get("name").and_then(Value::as_str).unwrap_or_default();
     let ignore = hook.get("failurePolicy").and_then(Value::as_str) == Some("Ignore");
     let uid = crate::meta::new_uid();
@@ -133,10 +140,10 @@ async fn call(
             "name": obj.pointer("/metadata/name"),
             "namespace": obj.pointer("/metadata/namespace"),
             "operation": op.as_str(),
-            "userInfo": {"username": "cellfed-apiserver"},
+            "userInfo": user,
             "object": obj,
             "oldObject": old,
-            "dryRun": dry_run,
+            "dryRun": opts.dry_run,
             "options": {"apiVersion": "meta.k8s.io/v1", "kind": if op == Operation::Create { "CreateOptions" } else { "UpdateOptions" }},
         },
     });

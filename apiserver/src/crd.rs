@@ -267,6 +267,7 @@ pub fn resources(crd: &Value) -> Vec<Resource> {
                     printer_columns,
                     conversion: conversion.clone(),
                 }),
+                verbs: crate::registry::VERBS,
             }
         })
         .collect()

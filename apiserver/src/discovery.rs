@@ -5,7 +5,7 @@ use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, HeaderValue, header};
 use serde_json::{Value, json};
 
-use crate::registry::{Registry, Resource, VERBS};
+use crate::registry::{Registry, Resource};
 
 /// The Kubernetes version we answer as.
 pub const MAJOR: &str = "1";
@@ -69,11 +69,27 @@ fn scope(r: &Resource) -> &'static str {
 }
 
 fn subresource_kind(r: &Resource, sub: &str) -> Value {
-    if sub == "scale" {
-        json!({"group": "autoscaling", "version": "v1", "kind": "Scale"})
-    } else {
-        json!({"group": r.group, "version": r.version, "kind": r.kind})
+    match sub {
+        "scale" => json!({"group": "autoscaling", "version": "v1", "kind": "Scale"}),
+        "token" => {
+            json!({"group": "authentication.k8s.io", "version": "v1", "kind": "TokenRequest"})
+        }
+        _ => json!({"group": r.group, "version": r.version, "kind": r.kind}),
     }
+}
+
+/// The subresources discovery lists: the resource's own, plus `serviceaccounts/token`
+/// (TokenRequest), which is served by the authentication code rather than the registry.
+fn discovered_subresources(r: &Resource) -> Vec<(&str, &'static [&'static str])> {
+    let mut subs: Vec<(&str, &'static [&'static str])> = r
+        .subresources
+        .iter()
+        .map(|s| (s.as_str(), &["get", "patch", "update"][..]))
+        .collect();
+    if r.group.is_empty() && r.plural == "serviceaccounts" {
+        subs.push(("token", crate::registry::CREATE_ONLY));
+    }
+    subs
 }
 
 /// The aggregated list for `/api` (core only) or `/apis` (all other groups).
@@ -91,17 +107,16 @@ pub fn aggregated(registry: &Registry, core: bool, version: &str) -> Response {
                         .iter()
                         .filter(|r| r.group == group && &r.version == v)
                         .map(|r| {
-                            let subs: Vec<Value> = r
-                                .subresources
-                                .iter()
-                                .map(|s| json!({"subresource": s, "responseKind": subresource_kind(r, s), "verbs": ["get", "patch", "update"]}))
+                            let subs: Vec<Value> = discovered_subresources(r)
+                                .into_iter()
+                                .map(|(s, verbs)| json!({"subresource": s, "responseKind": subresource_kind(r, s), "verbs": verbs}))
                                 .collect();
                             let mut o = json!({
                                 "resource": r.plural,
                                 "responseKind": {"group": r.group, "version": r.version, "kind": r.kind},
                                 "scope": scope(r),
                                 "singularResource": r.singular,
-                                "verbs": VERBS,
+                                "verbs": r.verbs,
                             });
                             if !r.short_names.is_empty() {
                                 o["shortNames"] = json!(r.short_names);
@@ -181,7 +196,7 @@ pub fn resource_list(registry: &Registry, group: &str, version: &str) -> Option<
     {
         let mut o = json!({
             "name": r.plural, "singularName": r.singular, "namespaced": r.namespaced,
-            "kind": r.kind, "verbs": VERBS,
+            "kind": r.kind, "verbs": r.verbs,
         });
         if !r.short_names.is_empty() {
             o["shortNames"] = json!(r.short_names);
@@ -190,12 +205,12 @@ pub fn resource_list(registry: &Registry, group: &str, version: &str) -> Option<
             o["categories"] = json!(r.categories);
         }
         resources.push(o);
-        for s in &r.subresources {
+        for (s, verbs) in discovered_subresources(r) {
             let k = subresource_kind(r, s);
-            let mut o = json!({"name": format!("{}/{s}", r.plural), "singularName": "", "namespaced": r.namespaced, "kind": k["kind"], "verbs": ["get", "patch", "update"]});
-            if s == "scale" {
-                o["group"] = json!("autoscaling");
-                o["version"] = json!("v1");
+            let mut o = json!({"name": format!("{}/{s}", r.plural), "singularName": "", "namespaced": r.namespaced, "kind": k["kind"], "verbs": verbs});
+            if s == "scale" || s == "token" {
+                o["group"] = k["group"].clone();
+                o["version"] = k["version"].clone();
             }
             resources.push(o);
         }

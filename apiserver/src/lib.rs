@@ -1,6 +1,7 @@
 //! A Kubernetes-compatible API server over `cellfed-store`: discovery, OpenAPI, CRUD, watch,
-//! CRDs, patch and apply, tables. It never imports the controller or the webhook, and never
-//! keeps state outside the store (several replicas may serve one database).
+//! CRDs, patch and apply, tables, authentication and RBAC (over `cellfed-auth`). It never
+//! imports the controller or the webhook, and never keeps state outside the store but caches
+//! that follow it (several replicas may serve one database).
 
 pub mod admission;
 pub mod auth;
@@ -64,6 +65,10 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
+            auth::authorize,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
             auth::authenticate,
         ))
         .with_state(state)
@@ -120,7 +125,7 @@ fn schemas(state: &AppState) -> Vec<openapi::ResourceSchema> {
             list_kind: r.list_kind(),
             plural: r.plural.clone(),
             namespaced: r.namespaced,
-            verbs: registry::VERBS.iter().map(|s| s.to_string()).collect(),
+            verbs: r.verbs.iter().map(|s| s.to_string()).collect(),
             subresources: r.subresources.clone(),
             schema: r.crd.as_ref().and_then(|c| c.schema.clone()),
         })

@@ -44,12 +44,13 @@ pub fn decode(body: &[u8]) -> ApiResult<Value> {
         "ConfigMap" => config_map(raw)?,
         "Namespace" => namespace(raw)?,
         "DeleteOptions" => delete_options(raw)?,
+        other if crate::auth::wire::decodes(other) => crate::auth::wire::decode(other, raw)?,
         other => {
             return Err(ApiError::new(
                 415,
                 "UnsupportedMediaType",
                 format!(
-                    "protobuf request bodies are supported for Secret, ConfigMap, Namespace and DeleteOptions, not {other:?}; send application/json"
+                    "protobuf request bodies are supported for Secret, ConfigMap, Namespace, ServiceAccount, the RBAC kinds, DeleteOptions, TokenRequest and the access reviews, not {other:?}; send application/json"
                 ),
             ));
         }
@@ -66,19 +67,19 @@ fn bad(message: &str) -> ApiError {
 }
 
 /// A field's payload by wire type.
-enum Wire<'a> {
+pub(crate) enum Wire<'a> {
     Varint(u64),
     Bytes(&'a [u8]),
     Fixed,
 }
 
 /// Iterates `(field number, payload)` over one message.
-struct Fields<'a> {
+pub(crate) struct Fields<'a> {
     buf: &'a [u8],
 }
 
 impl<'a> Fields<'a> {
-    fn new(buf: &'a [u8]) -> Self {
+    pub(crate) fn new(buf: &'a [u8]) -> Self {
         Self { buf }
     }
 
@@ -145,11 +146,11 @@ impl<'a> Iterator for Fields<'a> {
     }
 }
 
-fn string(b: &[u8]) -> ApiResult<String> {
+pub(crate) fn string(b: &[u8]) -> ApiResult<String> {
     String::from_utf8(b.to_vec()).map_err(|_| bad("string field is not UTF-8"))
 }
 
-fn signed(v: u64) -> i64 {
+pub(crate) fn signed(v: u64) -> i64 {
     i64::from_ne_bytes(v.to_ne_bytes())
 }
 
@@ -181,7 +182,7 @@ fn insert_entry(obj: &mut Map<String, Value>, field: &str, entry: (String, Value
     }
 }
 
-fn push(obj: &mut Map<String, Value>, field: &str, value: Value) {
+pub(crate) fn push(obj: &mut Map<String, Value>, field: &str, value: Value) {
     if let Some(list) = obj
         .entry(field)
         .or_insert_with(|| Value::Array(Vec::new()))
@@ -220,7 +221,7 @@ fn owner_reference(b: &[u8]) -> ApiResult<Value> {
 }
 
 /// `meta.v1.ObjectMeta` (managedFields are dropped: the server keeps its own).
-fn object_meta(b: &[u8]) -> ApiResult<Value> {
+pub(crate) fn object_meta(b: &[u8]) -> ApiResult<Value> {
     let mut m = Map::new();
     for f in Fields::new(b) {
         match f? {

@@ -20,6 +20,9 @@ pub const VERBS: &[&str] = &[
     "watch",
 ];
 
+/// The verbs of a resource that only takes POSTs and stores nothing (access reviews).
+pub const CREATE_ONLY: &[&str] = &["create"];
+
 /// Where `/scale` finds replicas and the selector.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScalePaths {
@@ -76,9 +79,16 @@ pub struct Resource {
     pub create_on_update: bool,
     /// Set for custom resources.
     pub crd: Option<CrdInfo>,
+    /// The verbs served: [`VERBS`], or [`CREATE_ONLY`] for the reviews, which are answered
+    /// without touching the store.
+    pub verbs: &'static [&'static str],
 }
 
 impl Resource {
+    /// Whether the resource is a review answered on POST and never stored.
+    pub fn is_review(&self) -> bool {
+        self.verbs == CREATE_ONLY
+    }
     pub fn api_version(&self) -> String {
         if self.group.is_empty() {
             self.version.clone()
@@ -128,6 +138,7 @@ struct Builtin {
     status: bool,
     scale: bool,
     generation: bool,
+    verbs: &'static [&'static str],
 }
 
 const fn b(
@@ -149,7 +160,20 @@ const fn b(
         status: false,
         scale: false,
         generation: false,
+        verbs: VERBS,
     }
+}
+
+/// A review of `group`/v1: POST only, answered from the request, never stored.
+const fn review(
+    group: &'static str,
+    kind: &'static str,
+    plural: &'static str,
+    namespaced: bool,
+) -> Builtin {
+    let mut x = b(group, "v1", kind, plural, &[], namespaced);
+    x.verbs = CREATE_ONLY;
+    x
 }
 
 const fn workload(mut x: Builtin, scale: bool) -> Builtin {
@@ -245,6 +269,42 @@ const BUILTINS: &[Builtin] = &[
         false,
     ),
     b("coordination.k8s.io", "v1", "Lease", "leases", &[], true),
+    review(
+        "authorization.k8s.io",
+        "SelfSubjectAccessReview",
+        "selfsubjectaccessreviews",
+        false,
+    ),
+    review(
+        "authorization.k8s.io",
+        "SelfSubjectRulesReview",
+        "selfsubjectrulesreviews",
+        false,
+    ),
+    review(
+        "authorization.k8s.io",
+        "SubjectAccessReview",
+        "subjectaccessreviews",
+        false,
+    ),
+    review(
+        "authorization.k8s.io",
+        "LocalSubjectAccessReview",
+        "localsubjectaccessreviews",
+        true,
+    ),
+    review(
+        "authentication.k8s.io",
+        "SelfSubjectReview",
+        "selfsubjectreviews",
+        false,
+    ),
+    review(
+        "authentication.k8s.io",
+        "TokenReview",
+        "tokenreviews",
+        false,
+    ),
     {
         let mut x = b(
             "admissionregistration.k8s.io",
@@ -315,6 +375,7 @@ pub fn builtins() -> Vec<Resource> {
                 unconditional_update: x.kind != "CustomResourceDefinition",
                 create_on_update: matches!(x.kind, "Lease" | "Event"),
                 crd: None,
+                verbs: x.verbs,
             }
         })
         .collect()

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
+use cellfed_auth::UserInfo;
 use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use serde_json::{Value, json};
 
@@ -75,7 +76,51 @@ async fn handle(state: AppState, req: Request) -> ApiResult<Response> {
     let body = axum::body::to_bytes(body, MAX_BODY_BYTES)
         .await
         .map_err(|_| ApiError::too_large())?;
-    route(&state, target, &parts.method, &parts.headers, &query, body).await
+    let user = crate::auth::user_of(&parts.extensions);
+    if target.res.is_review() {
+        if parts.method != Method::POST || target.name.is_some() {
+            return Err(ApiError::method_not_allowed());
+        }
+        let obj = decode_body(&parts.headers, &body)?;
+        let (code, out) = crate::auth::reviews::create(
+            &state,
+            &target.res,
+            target.namespace.as_deref(),
+            user,
+            obj,
+        )
+        .await?;
+        return Ok(json_response(code, &out, &[]));
+    }
+    if let (Some(name), Some("token"), Some(ns)) =
+        (&target.name, target.sub.as_deref(), &target.namespace)
+        && target.res.group.is_empty()
+        && target.res.plural == "serviceaccounts"
+    {
+        if parts.method != Method::POST {
+            return Err(ApiError::method_not_allowed());
+        }
+        let opts = write_opts(&parts.headers, &query, &user)?;
+        let obj = if body.is_empty() {
+            json!({})
+        } else {
+            decode_body(&parts.headers, &body)?
+        };
+        let (code, out) =
+            crate::auth::token_request::create(&state, &target.res, ns, name, obj, opts.dry_run)
+                .await?;
+        return Ok(json_response(code, &out, &[]));
+    }
+    route(
+        &state,
+        target,
+        &parts.method,
+        &parts.headers,
+        &query,
+        body,
+        &user,
+    )
+    .await
 }
 
 fn parse_target(state: &AppState, group: &str, version: &str, rest: &[&str]) -> ApiResult<Target> {
@@ -115,7 +160,7 @@ fn parse_target(state: &AppState, group: &str, version: &str, rest: &[&str]) -> 
 }
 
 /// Decodes a JSON, YAML or (for the kinds typed clients send so) protobuf body.
-fn decode_body(headers: &HeaderMap, body: &Bytes) -> ApiResult<Value> {
+pub(crate) fn decode_body(headers: &HeaderMap, body: &Bytes) -> ApiResult<Value> {
     let ct = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -134,7 +179,11 @@ fn decode_body(headers: &HeaderMap, body: &Bytes) -> ApiResult<Value> {
     }
 }
 
-fn write_opts(headers: &HeaderMap, q: &HashMap<String, String>) -> ApiResult<WriteOpts> {
+fn write_opts(
+    headers: &HeaderMap,
+    q: &HashMap<String, String>,
+    user: &UserInfo,
+) -> ApiResult<WriteOpts> {
     let dry_run = match q.get("dryRun").map(String::as_str) {
         None | Some("") => false,
         Some("All") => true,
@@ -166,6 +215,7 @@ fn write_opts(headers: &HeaderMap, q: &HashMap<String, String>) -> ApiResult<Wri
         field_manager,
         field_validation,
         applied: false,
+        user: Some(user.clone()),
     })
 }
 
@@ -196,6 +246,7 @@ async fn route(
     headers: &HeaderMap,
     q: &HashMap<String, String>,
     body: Bytes,
+    user: &UserInfo,
 ) -> ApiResult<Response> {
     let res = t.res.clone();
     let ns = t.namespace.as_deref();
@@ -225,14 +276,14 @@ async fn route(
                 Ok(json_response(StatusCode::OK, &body, &warnings))
             }
             Method::POST => {
-                let opts = write_opts(headers, q)?;
+                let opts = write_opts(headers, q, user)?;
                 let obj = decode_body(headers, &body)?;
                 let Outcome { object, warnings } =
                     write::create(state, &res, ns, obj, &opts).await?;
                 Ok(json_response(StatusCode::CREATED, &object, &warnings))
             }
             Method::DELETE => {
-                let opts = write_opts(headers, q)?;
+                let opts = write_opts(headers, q, user)?;
                 let options = if body.is_empty() {
                     json!({})
                 } else {
@@ -331,7 +382,7 @@ async fn route(
                     Ok(json_response(StatusCode::OK, &body, &[]))
                 }
                 (Method::PUT, Some("scale")) => {
-                    let opts = write_opts(headers, q)?;
+                    let opts = write_opts(headers, q, user)?;
                     let scale = decode_body(headers, &body)?;
                     let obj = get(state, &res, ns, name).await?;
                     let new = crate::scale::apply_scale(&res, obj, &scale)?;
@@ -343,13 +394,13 @@ async fn route(
                     ))
                 }
                 (Method::PUT, _) => {
-                    let opts = write_opts(headers, q)?;
+                    let opts = write_opts(headers, q, user)?;
                     let obj = decode_body(headers, &body)?;
                     let out = write::update(state, &res, ns, name, obj, part, &opts).await?;
                     Ok(json_response(StatusCode::OK, &out.object, &out.warnings))
                 }
                 (Method::PATCH, sub) => {
-                    let opts = write_opts(headers, q)?;
+                    let opts = write_opts(headers, q, user)?;
                     let force = q.get("force").is_some_and(|f| f == "true");
                     let (code, out) =
                         patch_object(state, &res, ns, name, sub, headers, &body, &opts, force)
@@ -357,7 +408,7 @@ async fn route(
                     Ok(json_response(code, &out.object, &out.warnings))
                 }
                 (Method::DELETE, None) => {
-                    let opts = write_opts(headers, q)?;
+                    let opts = write_opts(headers, q, user)?;
                     let options = if body.is_empty() {
                         json!({})
                     } else {

@@ -15,7 +15,11 @@ use hyper_util::service::TowerToHyperService;
 use serde_json::json;
 use tokio::net::TcpListener;
 
-use crate::auth::Tokens;
+use cellfed_auth::service_account::{SigningKey, TokenAuthenticator, TokenIssuer, VerifyingKey};
+use cellfed_auth::token_file::TokenFile;
+use cellfed_auth::x509::ClientCa;
+
+use crate::auth::{Authenticator, Mode, PeerCertificates, RbacCache, Security};
 use crate::state::{AppState, Converter};
 use crate::tls::{self, TlsError};
 
@@ -28,15 +32,37 @@ pub struct ServerConfig {
     pub store: Option<Store>,
     /// Where to listen; port 0 picks a free one (see `Server::local_addr`).
     pub listen: SocketAddr,
-    /// Holds `ca.crt`, `serving.crt`, `serving.key`, `tokens`, `kubeconfig`.
+    /// Holds `ca.crt`, `serving.crt`, `serving.key`, `tokens`, `sa.key`, `kubeconfig`.
     pub data_dir: PathBuf,
     /// Serve plain HTTP instead of HTTPS.
     pub insecure_http: bool,
-    /// Static token file (`token,user,uid[,groups]`); None = `<data-dir>/tokens`, created with
-    /// one admin token if missing.
+    /// Static token file, kube's `--token-auth-file` (`token,user,uid[,"group1,group2"]`);
+    /// None = `<data-dir>/tokens`, created with one admin token (group `system:masters`) if
+    /// missing.
     pub token_file: Option<PathBuf>,
-    /// Turn authentication off entirely (tests only).
+    /// Turn authentication and authorization off entirely: every request is allowed as
+    /// `system:unsecured` (tests and benchmarks only).
     pub anonymous: bool,
+    /// kube's `--anonymous-auth`: requests without credentials are `system:anonymous` (in
+    /// `system:unauthenticated`) instead of 401. The health and version paths accept anonymous
+    /// requests either way.
+    pub anonymous_auth: bool,
+    /// kube's `--client-ca-file`: clients presenting a certificate signed by one of these CAs
+    /// authenticate as its CommonName, in its Organizations as groups. Needs TLS.
+    pub client_ca_file: Option<PathBuf>,
+    /// kube's `--authorization-mode`, in order (default RBAC).
+    pub authorization_modes: Vec<Mode>,
+    /// kube's `--service-account-key-file`s: public keys (or certificates, or private keys)
+    /// verifying ServiceAccount tokens, besides the signing key's own.
+    pub service_account_key_files: Vec<PathBuf>,
+    /// kube's `--service-account-signing-key-file`; None = `<data-dir>/sa.key`, an ECDSA P-256
+    /// key generated when missing.
+    pub service_account_signing_key_file: Option<PathBuf>,
+    /// kube's `--service-account-issuer`s (the first issues, all are accepted); empty =
+    /// [`DEFAULT_ISSUER`].
+    pub service_account_issuers: Vec<String>,
+    /// kube's `--api-audiences`; empty = the issuers.
+    pub api_audiences: Vec<String>,
     /// Extra DNS names / IPs for the serving certificate.
     pub tls_hosts: Vec<String>,
     /// In-process CRD converter.
@@ -78,6 +104,13 @@ impl ServerConfig {
             insecure_http: false,
             token_file: None,
             anonymous: false,
+            anonymous_auth: false,
+            client_ca_file: None,
+            authorization_modes: vec![Mode::Rbac],
+            service_account_key_files: Vec::new(),
+            service_account_signing_key_file: None,
+            service_account_issuers: Vec::new(),
+            api_audiences: Vec::new(),
             tls_hosts: Vec::new(),
             converter: None,
             service_addresses: HashMap::new(),
@@ -107,6 +140,16 @@ pub enum ServeError {
     /// Reading the token file failed.
     #[error("token file {path}: {message}")]
     ReadTokens { path: PathBuf, message: String },
+    /// A client CA bundle or ServiceAccount key could not be used.
+    #[error("{flag} {path}: {message}")]
+    ReadCredentials {
+        flag: &'static str,
+        path: PathBuf,
+        message: String,
+    },
+    /// The authentication flags contradict each other.
+    #[error("{0}")]
+    ConfigureAuth(String),
     /// Binding or accepting on the socket failed.
     #[error("listen on {addr}: {source}")]
     Listen {
@@ -126,7 +169,13 @@ pub struct Server {
     compaction_interval: Duration,
 }
 
-fn ensure_tokens(path: &Path, create: bool) -> Result<(Tokens, Option<String>), ServeError> {
+/// The default `--service-account-issuer` (kubeadm's).
+pub const DEFAULT_ISSUER: &str = "https://kubernetes.default.svc.cluster.local";
+
+/// Reads the token file, creating it with one `system:masters` admin token when `create`;
+/// returns the tokens and the one written to the kubeconfig (the first of a `system:masters`
+/// user, else the first).
+fn ensure_tokens(path: &Path, create: bool) -> Result<(TokenFile, Option<String>), ServeError> {
     let err = |m: String| ServeError::ReadTokens {
         path: path.into(),
         message: m,
@@ -136,13 +185,176 @@ fn ensure_tokens(path: &Path, create: bool) -> Result<(Tokens, Option<String>), 
         tls::write(path, &format!("{t},admin,admin,system:masters\n"))?;
     }
     let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
-    let first = text
+    let records: Vec<&str> = text
         .lines()
         .map(str::trim)
-        .find(|l| !l.is_empty() && !l.starts_with('#'))
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect();
+    let first = records
+        .iter()
+        .find(|l| l.contains(cellfed_auth::user::SYSTEM_PRIVILEGED_GROUP))
+        .or(records.first())
         .and_then(|l| l.split(',').next())
+        .filter(|t| !t.starts_with('"'))
         .map(str::to_string);
-    Ok((Tokens::parse(&text).map_err(|e| err(e.to_string()))?, first))
+    let tokens = TokenFile::parse(&text).map_err(|e| err(e.to_string()))?;
+    for warning in tokens.warnings() {
+        tracing::warn!(file = %path.display(), "{warning}");
+    }
+    Ok((tokens, first))
+}
+
+fn read_credentials(flag: &'static str, path: &Path) -> Result<Vec<u8>, ServeError> {
+    std::fs::read(path).map_err(|e| ServeError::ReadCredentials {
+        flag,
+        path: path.into(),
+        message: e.to_string(),
+    })
+}
+
+/// The ServiceAccount token authenticator and issuer of the configuration.
+fn service_accounts(
+    config: &ServerConfig,
+) -> Result<(TokenAuthenticator, TokenIssuer), ServeError> {
+    let flag = "--service-account-signing-key-file";
+    let signing_path = match &config.service_account_signing_key_file {
+        Some(p) => p.clone(),
+        None => {
+            let p = config.data_dir.join("sa.key");
+            if !p.exists() {
+                let pem = SigningKey::generate_pem().map_err(|e| ServeError::ReadCredentials {
+                    flag,
+                    path: p.clone(),
+                    message: e.to_string(),
+                })?;
+                tls::write(&p, &pem)?;
+            }
+            p
+        }
+    };
+    let bad =
+        |flag: &'static str, path: &Path, e: &dyn std::fmt::Display| ServeError::ReadCredentials {
+            flag,
+            path: path.into(),
+            message: e.to_string(),
+        };
+    let signing = SigningKey::from_pem(&read_credentials(flag, &signing_path)?)
+        .map_err(|e| bad(flag, &signing_path, &e))?;
+    let mut keys = Vec::new();
+    for path in &config.service_account_key_files {
+        let flag = "--service-account-key-file";
+        keys.extend(
+            VerifyingKey::all_from_pem(&read_credentials(flag, path)?)
+                .map_err(|e| bad(flag, path, &e))?,
+        );
+    }
+    keys.push(signing.verifying_key());
+    let issuers = if config.service_account_issuers.is_empty() {
+        vec![DEFAULT_ISSUER.to_string()]
+    } else {
+        config.service_account_issuers.clone()
+    };
+    let auth_err =
+        |e: cellfed_auth::service_account::Error| ServeError::ConfigureAuth(e.to_string());
+    let authenticator =
+        TokenAuthenticator::new(issuers.clone(), keys, config.api_audiences.clone())
+            .map_err(auth_err)?;
+    let issuer = TokenIssuer::new(issuers[0].clone(), config.api_audiences.clone(), signing)
+        .map_err(auth_err)?;
+    Ok((authenticator, issuer))
+}
+
+/// Writes kube's bootstrap ClusterRoles and ClusterRoleBindings that are not stored yet
+/// (kube-apiserver's `rbac/bootstrap-roles` post-start hook), so `kubectl get clusterroles` shows
+/// `cluster-admin`, `admin`, `edit`, `view` and the discovery roles; existing ones are left as
+/// they are.
+async fn ensure_bootstrap_rbac(state: &AppState) -> Result<(), crate::error::ApiError> {
+    use cellfed_auth::rbac::bootstrap;
+    let opts = crate::write::WriteOpts {
+        field_manager: "cellfed-apiserver".into(),
+        ..Default::default()
+    };
+    let to_json = |v: Result<serde_json::Value, serde_json::Error>| {
+        v.map_err(|e| crate::error::ApiError::internal(e.to_string()))
+    };
+    let mut objects = Vec::new();
+    for r in bootstrap::cluster_roles() {
+        objects.push((
+            "clusterroles",
+            "ClusterRole",
+            to_json(serde_json::to_value(r))?,
+        ));
+    }
+    for b in bootstrap::cluster_role_bindings() {
+        objects.push((
+            "clusterrolebindings",
+            "ClusterRoleBinding",
+            to_json(serde_json::to_value(b))?,
+        ));
+    }
+    for (plural, kind, mut obj) in objects {
+        let Some(res) = state.registry.find(cellfed_auth::rbac::GROUP, "v1", plural) else {
+            continue;
+        };
+        obj["apiVersion"] = json!(res.api_version());
+        obj["kind"] = json!(kind);
+        match crate::write::create(state, &res, None, obj, &opts).await {
+            Ok(_) => {}
+            Err(e) if e.code == 409 => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Authentication and authorization as the configuration asks.
+async fn security(
+    config: &ServerConfig,
+    state: &AppState,
+    tokens: TokenFile,
+) -> Result<Security, ServeError> {
+    let client_ca = match &config.client_ca_file {
+        None => None,
+        Some(_) if config.insecure_http => {
+            return Err(ServeError::ConfigureAuth(
+                "--client-ca-file needs TLS: drop --insecure-http".into(),
+            ));
+        }
+        Some(path) => Some(
+            ClientCa::from_pem(
+                &read_credentials("--client-ca-file", path)?,
+                Arc::new(rustls::crypto::ring::default_provider()),
+            )
+            .map_err(|e| ServeError::ReadCredentials {
+                flag: "--client-ca-file",
+                path: path.clone(),
+                message: e.to_string(),
+            })?,
+        ),
+    };
+    let (service_accounts, issuer) = service_accounts(config)?;
+    if config.authorization_modes.is_empty() {
+        return Err(ServeError::ConfigureAuth(
+            "--authorization-mode needs at least one mode (RBAC or AlwaysAllow)".into(),
+        ));
+    }
+    let rbac = if config.authorization_modes.contains(&Mode::Rbac) {
+        ensure_bootstrap_rbac(state).await?;
+        RbacCache::load(&state.store).await?
+    } else {
+        RbacCache::bootstrap_only()
+    };
+    Ok(Security {
+        authn: Authenticator {
+            tokens: Some(tokens),
+            service_accounts: Some(service_accounts),
+            client_ca,
+            anonymous: config.anonymous_auth,
+        },
+        modes: config.authorization_modes.clone(),
+        rbac,
+        issuer: Some(issuer),
+    })
 }
 
 /// Creates `default`, `kube-system`, `kube-public`, `kube-node-lease` if missing and loads CRDs.
@@ -191,16 +403,16 @@ impl Server {
             .member
             .map(|sim| Arc::new(crate::member::Member::new(sim)));
         let mut token = None;
+        bootstrap(&state).await?;
         if !config.anonymous {
             let (path, create) = match &config.token_file {
                 Some(p) => (p.clone(), false),
                 None => (config.data_dir.join("tokens"), true),
             };
             let (tokens, first) = ensure_tokens(&path, create)?;
-            state.tokens = Some(Arc::new(tokens));
+            state.security = Some(Arc::new(security(&config, &state, tokens).await?));
             token = first;
         }
-        bootstrap(&state).await?;
         let listener =
             TcpListener::bind(config.listen)
                 .await
@@ -216,8 +428,12 @@ impl Server {
             (None, format!("http://{addr}"), None)
         } else {
             let m = tls::ensure(&config.data_dir, &config.tls_hosts)?;
+            let client_ca = state
+                .security
+                .as_ref()
+                .and_then(|s| s.authn.client_ca.as_ref());
             (
-                Some(tls::server_config(&m)?),
+                Some(tls::server_config_with_client_ca(&m, client_ca)?),
                 format!("https://{addr}"),
                 Some(m.ca_pem),
             )
@@ -269,6 +485,12 @@ impl Server {
             .member
             .clone()
             .map(|m| tokio::spawn(crate::member::run_simulator(self.state.clone(), m)));
+        let rbac = self
+            .state
+            .security
+            .as_ref()
+            .filter(|s| s.modes.contains(&Mode::Rbac))
+            .map(|s| tokio::spawn(s.rbac.clone().follow(self.state.store.clone())));
         let router = crate::router(self.state.clone());
         let acceptor = self.tls.map(tokio_rustls::TlsAcceptor::from);
         let mut conns = tokio::task::JoinSet::new();
@@ -281,16 +503,22 @@ impl Server {
                         Ok(x) => x,
                         Err(e) => { tracing::warn!(error = %e, "accept failed"); continue; }
                     };
-                    let svc = TowerToHyperService::new(router.clone());
+                    let router = router.clone();
                     let acceptor = acceptor.clone();
                     conns.spawn(async move {
                         let builder = auto::Builder::new(TokioExecutor::new());
                         let result = match acceptor {
                             Some(a) => match a.accept(tcp).await {
-                                Ok(tls) => builder.serve_connection_with_upgrades(TokioIo::new(tls), svc).await,
+                                Ok(tls) => {
+                                    let svc = TowerToHyperService::new(with_peer(router, peer_certificates(&tls)));
+                                    builder.serve_connection_with_upgrades(TokioIo::new(tls), svc).await
+                                }
                                 Err(e) => { tracing::debug!(error = %e, "TLS handshake failed"); return; }
                             },
-                            None => builder.serve_connection_with_upgrades(TokioIo::new(tcp), svc).await,
+                            None => {
+                                let svc = TowerToHyperService::new(with_peer(router, None));
+                                builder.serve_connection_with_upgrades(TokioIo::new(tcp), svc).await
+                            }
                         };
                         if let Err(e) = result {
                             tracing::debug!(error = %e, "connection ended with an error");
@@ -308,13 +536,42 @@ impl Server {
         let _ = gc.await;
         compactor.abort();
         let _ = compactor.await;
-        if let Some(s) = simulator {
-            s.abort();
-            let _ = s.await;
+        for task in simulator.into_iter().chain(rbac) {
+            task.abort();
+            let _ = task.await;
         }
         conns.shutdown().await;
         Ok(())
     }
+}
+
+/// The client certificate chain of a TLS connection, if the client presented one.
+fn peer_certificates(
+    tls: &tokio_rustls::server::TlsStream<tokio::net::TcpStream>,
+) -> Option<PeerCertificates> {
+    let chain = tls.get_ref().1.peer_certificates()?;
+    Some(PeerCertificates(Arc::new(
+        chain.iter().map(|c| c.clone().into_owned()).collect(),
+    )))
+}
+
+/// The router with the connection's client certificates in every request's extensions.
+fn with_peer(
+    router: axum::Router,
+    peer: Option<PeerCertificates>,
+) -> impl tower::Service<
+    http::Request<hyper::body::Incoming>,
+    Response = axum::response::Response,
+    Error = std::convert::Infallible,
+    Future = axum::routing::future::RouteFuture<std::convert::Infallible>,
+> + Clone {
+    use tower::ServiceExt as _;
+    router.map_request(move |mut req: http::Request<hyper::body::Incoming>| {
+        if let Some(peer) = &peer {
+            req.extensions_mut().insert(peer.clone());
+        }
+        req
+    })
 }
 
 /// Binds and serves until `shutdown` resolves.

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use cellfed_store::{KeyValue, Store};
 use serde_json::Value;
 
-use crate::auth::Tokens;
+use crate::auth::Security;
 use crate::error::{ApiError, ApiResult};
 use crate::registry::{ConversionStrategy, Registry, Resource};
 
@@ -29,8 +29,9 @@ pub struct AppState {
     pub registry: Registry,
     /// In-process converter, tried before a CRD's webhook.
     pub converter: Option<Arc<dyn Converter>>,
-    /// Bearer tokens; None = no authentication (tests, plain HTTP behind a trusted proxy).
-    pub tokens: Option<Arc<Tokens>>,
+    /// Authentication and authorization; None = every request is allowed as
+    /// `system:unsecured` (tests, benchmarks).
+    pub security: Option<Arc<Security>>,
     /// `<service>.<namespace>.svc:<port>` → `host:port`, for conversion webhooks given as
     /// service references (there is no cluster DNS).
     pub service_addresses: Arc<HashMap<String, String>>,
@@ -55,7 +56,7 @@ impl AppState {
             store,
             registry: Registry::new(),
             converter: None,
-            tokens: None,
+            security: None,
             service_addresses: Arc::new(HashMap::new()),
             member: None,
             requests: crate::metrics::new_counts(),

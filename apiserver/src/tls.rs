@@ -38,6 +38,37 @@ pub fn server_config(m: &TlsMaterial) -> Result<Arc<rustls::ServerConfig>, TlsEr
     cellfed_pki::server_config(m, &[b"h2", b"http/1.1"])
 }
 
+/// [`server_config`], and with a client CA (`--client-ca-file`) one that asks every client for
+/// a certificate without requiring one; the chain is verified per request by the x509
+/// authenticator, as kube-apiserver does (`tls.RequestClientCert`).
+pub fn server_config_with_client_ca(
+    m: &TlsMaterial,
+    client_ca: Option<&cellfed_auth::x509::ClientCa>,
+) -> Result<Arc<rustls::ServerConfig>, TlsError> {
+    use rustls_pki_types::pem::PemObject as _;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let Some(client_ca) = client_ca else {
+        return server_config(m);
+    };
+    let pem_error = |what: &'static str, e: &dyn std::fmt::Display| TlsError::ParsePem {
+        what,
+        message: e.to_string(),
+    };
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(m.cert_pem.as_bytes())
+        .collect::<Result<_, _>>()
+        .map_err(|e| pem_error("serving certificate", &e))?;
+    let key = PrivateKeyDer::from_pem_slice(m.key_pem.as_bytes())
+        .map_err(|e| pem_error("serving key", &e))?;
+    let mut cfg = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()?
+    .with_client_cert_verifier(client_ca.handshake_verifier())
+    .with_single_cert(certs, key)?;
+    cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(Arc::new(cfg))
+}
+
 /// A random token of 32 hex characters.
 pub fn random_token() -> String {
     let b: [u8; 16] = rand::thread_rng().r#gen();

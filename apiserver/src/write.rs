@@ -31,6 +31,9 @@ pub struct WriteOpts {
     /// The object comes from a server-side apply that already recorded its `Apply` ownership
     /// (no `Update` entry is added for the same manager).
     pub applied: bool,
+    /// Who writes: admission webhooks see this user, RBAC objects are checked for escalation
+    /// against it. None for the server's own writes.
+    pub user: Option<cellfed_auth::UserInfo>,
 }
 
 /// The result of a write: the object (in the request's version) and warnings.
@@ -287,6 +290,7 @@ pub async fn create(
         obj["status"] = json!({"phase": "Active"});
     }
     let warnings = admit(res, &mut obj, opts, &now)?;
+    crate::auth::escalation::check(state, res, ns, &obj, None, opts.user.as_ref())?;
     let member = state.member.clone();
     let _allocation = match &member {
         Some(m) => m.admit(state, res, None, &mut obj).await?,
@@ -298,7 +302,7 @@ pub async fn create(
         crate::admission::Operation::Create,
         &obj,
         None,
-        opts.dry_run,
+        opts,
     )
     .await?;
     if res.namespaced {
@@ -407,6 +411,7 @@ pub async fn update(
         Part::Main => {
             let mut n = obj;
             warnings = admit(res, &mut n, opts, &now)?;
+            crate::auth::escalation::check(state, res, ns, &n, Some(&old), opts.user.as_ref())?;
             if let Some(m) = &member {
                 _allocation = m.admit(state, res, Some(&old), &mut n).await?;
             }
@@ -416,7 +421,7 @@ pub async fn update(
                 crate::admission::Operation::Update,
                 &n,
                 Some(&old),
-                opts.dry_run,
+                opts,
             )
             .await?;
             let mut n = state.to_storage(res, n).await?;

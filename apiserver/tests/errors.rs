@@ -279,9 +279,15 @@ async fn finalizers_hold_deletion_until_removed() {
 async fn unauthenticated_is_401() {
     let dir = TempDir::new("auth");
     let mut st = state(&dir).await;
-    st.tokens = Some(std::sync::Arc::new(
-        cellfed_apiserver::auth::Tokens::parse("secret,admin,1").unwrap(),
-    ));
+    st.security = Some(std::sync::Arc::new(cellfed_apiserver::auth::Security {
+        authn: cellfed_apiserver::auth::Authenticator {
+            tokens: Some(cellfed_auth::token_file::TokenFile::parse("secret,admin,1").unwrap()),
+            ..Default::default()
+        },
+        modes: vec![cellfed_apiserver::auth::Mode::Rbac],
+        rbac: cellfed_apiserver::auth::RbacCache::bootstrap_only(),
+        issuer: None,
+    }));
     let (code, s) = call(&st, "GET", CMS, "", "").await;
     assert_eq!(code, 401);
     assert_eq!(s["reason"], "Unauthorized");

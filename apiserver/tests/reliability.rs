@@ -297,7 +297,7 @@ fn nested(levels: usize) -> Value {
 /// The state of a running server without authentication, for router calls next to kubectl.
 fn open_state(srv: &Running) -> AppState {
     let mut st = srv.state.clone();
-    st.tokens = None;
+    st.security = None;
     st
 }
 

@@ -5,7 +5,8 @@
 //! `x-kubernetes-list-type`/`-list-map-keys`).
 
 use k8s_openapi::api::{
-    admissionregistration::v1 as admission, apps::v1 as apps, autoscaling::v1 as autoscaling_v1,
+    admissionregistration::v1 as admission, apps::v1 as apps, authentication::v1 as authn,
+    authorization::v1 as authz, autoscaling::v1 as autoscaling_v1,
     autoscaling::v2 as autoscaling_v2, batch::v1 as batch, coordination::v1 as coordination,
     core::v1 as core, discovery::v1 as discovery, events::v1 as events,
     networking::v1 as networking, policy::v1 as policy, rbac::v1 as rbac,
@@ -96,6 +97,12 @@ fn add_builtin(
         ("rbac.authorization.k8s.io", "v1", "RoleBinding", rbac::RoleBinding),
         ("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", rbac::ClusterRoleBinding),
         ("coordination.k8s.io", "v1", "Lease", coordination::Lease),
+        ("authorization.k8s.io", "v1", "SelfSubjectAccessReview", authz::SelfSubjectAccessReview),
+        ("authorization.k8s.io", "v1", "SelfSubjectRulesReview", authz::SelfSubjectRulesReview),
+        ("authorization.k8s.io", "v1", "SubjectAccessReview", authz::SubjectAccessReview),
+        ("authorization.k8s.io", "v1", "LocalSubjectAccessReview", authz::LocalSubjectAccessReview),
+        ("authentication.k8s.io", "v1", "SelfSubjectReview", authn::SelfSubjectReview),
+        ("authentication.k8s.io", "v1", "TokenReview", authn::TokenReview),
         ("discovery.k8s.io", "v1", "EndpointSlice", discovery::EndpointSlice),
         ("events.k8s.io", "v1", "Event", events::Event),
         ("scheduling.k8s.io", "v1", "PriorityClass", scheduling::PriorityClass),

@@ -162,6 +162,50 @@ impl Running {
         assert!(ok, "kubectl {args:?} failed:\nstdout: {out}\nstderr: {err}");
         out
     }
+
+    /// A kubeconfig for this server (its URL and CA) whose user is `user` (a kubeconfig `user`
+    /// map: `{"token": …}`, `{"client-certificate-data": …, "client-key-data": …}`).
+    pub fn kubeconfig_for(&self, name: &str, user: serde_json::Value) -> PathBuf {
+        let text = std::fs::read_to_string(&self.kubeconfig).unwrap();
+        let mut kc: serde_json::Value = serde_yaml::from_str(&text).unwrap();
+        kc["users"][0]["user"] = user;
+        let path = self.dir.0.join(format!("kubeconfig-{name}"));
+        std::fs::write(&path, serde_yaml::to_string(&kc).unwrap()).unwrap();
+        path
+    }
+
+    /// kubectl with another kubeconfig; returns (success, stdout, stderr).
+    pub async fn kubectl_with(
+        &self,
+        kubeconfig: &std::path::Path,
+        args: &[&str],
+        stdin: Option<&str>,
+    ) -> (bool, String, String) {
+        use tokio::io::AsyncWriteExt;
+        let mut child = tokio::process::Command::new("kubectl")
+            .env("KUBECONFIG", kubeconfig)
+            .env("HOME", &self.dir.0)
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("kubectl runs");
+        let mut input = child.stdin.take().unwrap();
+        if let Some(s) = stdin {
+            input.write_all(s.as_bytes()).await.unwrap();
+        }
+        drop(input);
+        let out = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
+            .await
+            .expect("kubectl finished in time")
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into(),
+            String::from_utf8_lossy(&out.stderr).into(),
+        )
+    }
 }
 
 /// Polls `f` until it returns Some, or panics after `secs` saying what it waited for. Each attempt

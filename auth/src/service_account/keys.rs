@@ -71,6 +71,14 @@ impl SigningKey {
         Err(Error::NoPrivateKey)
     }
 
+    /// A new ECDSA P-256 private key as a PKCS#8 PEM (`PRIVATE KEY`), for servers that generate
+    /// their signing key when none is configured. The caller writes it owner-readable only.
+    pub fn generate_pem() -> Result<zeroize::Zeroizing<String>> {
+        p256::SecretKey::random(&mut rand::rngs::OsRng)
+            .to_pkcs8_pem(Default::default())
+            .map_err(|e| key_error("PRIVATE KEY", 1, e))
+    }
+
     /// The JWS algorithm: RS256 for RSA, ES256/ES384 for ECDSA P-256/P-384.
     pub fn algorithm(&self) -> Algorithm {
         self.algorithm
@@ -341,6 +349,20 @@ mod tests {
                 .unwrap();
         let keys = VerifyingKey::all_from_pem(pkcs1_pub.as_bytes()).unwrap();
         assert_eq!(keys[0].key_id(), RSA_KID);
+    }
+
+    #[test]
+    fn generated_keys_sign_as_es256_and_differ() {
+        let a = SigningKey::generate_pem().unwrap();
+        let b = SigningKey::generate_pem().unwrap();
+        assert_ne!(*a, *b);
+        assert!(a.starts_with("-----BEGIN PRIVATE KEY-----"));
+        let key = SigningKey::from_pem(a.as_bytes()).unwrap();
+        assert_eq!(key.algorithm(), Algorithm::ES256);
+        assert_eq!(
+            VerifyingKey::all_from_pem(a.as_bytes()).unwrap()[0].key_id(),
+            key.key_id()
+        );
     }
 
     #[test]

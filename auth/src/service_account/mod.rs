@@ -342,6 +342,23 @@ impl TokenAuthenticator {
         requested: Option<&[String]>,
         current_uid: impl FnOnce(&str, &str) -> Option<String>,
     ) -> Result<Option<Authenticated>> {
+        let Some(verified) = self.verify(token, now, requested)? else {
+            return Ok(None);
+        };
+        let (namespace, name) = verified.service_account();
+        let current = current_uid(namespace, name);
+        verified.bind(current).map(Some)
+    }
+
+    /// The first half of [`TokenAuthenticator::authenticate`], for callers that look the
+    /// ServiceAccount up asynchronously: signature, issuer, audiences, times and claims, nothing
+    /// that needs the ServiceAccount. Finish with [`Verified::bind`].
+    pub fn verify(
+        &self,
+        token: &str,
+        now: SystemTime,
+        requested: Option<&[String]>,
+    ) -> Result<Option<Verified>> {
         // Like kube: read the issuer before checking the signature, to leave others' tokens alone.
         let Ok(unverified) = jsonwebtoken::dangerous::insecure_decode::<serde_json::Value>(token)
         else {
@@ -412,7 +429,33 @@ impl TokenAuthenticator {
                 "sub is not the service account in kubernetes.io",
             ));
         }
-        let Some(current) = current_uid(namespace, name) else {
+        Ok(Some(Verified { claims, audiences }))
+    }
+}
+
+/// A token whose signature, issuer, audiences, times and claims are good; it stands for its
+/// ServiceAccount once [`Verified::bind`] has seen that the ServiceAccount still exists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    claims: Claims,
+    audiences: Vec<String>,
+}
+
+impl Verified {
+    /// The namespace and name of the ServiceAccount the token claims.
+    pub fn service_account(&self) -> (&str, &str) {
+        let k = &self.claims.kubernetes;
+        (&k.namespace, &k.serviceaccount.name)
+    }
+
+    /// Finishes authentication with the uid of the ServiceAccount as it exists now (`None`:
+    /// deleted or being deleted): the token is good only for the ServiceAccount it was issued
+    /// to, not for one re-created under the same name.
+    pub fn bind(self, current_uid: Option<String>) -> Result<Authenticated> {
+        let Self { claims, audiences } = self;
+        let k = &claims.kubernetes;
+        let (namespace, name) = (&k.namespace, &k.serviceaccount.name);
+        let Some(current) = current_uid else {
             return Err(Error::LookupServiceAccount {
                 namespace: namespace.clone(),
                 name: name.clone(),
@@ -446,11 +489,11 @@ impl TokenAuthenticator {
         if !claims.jti.is_empty() {
             extra(CREDENTIAL_ID_KEY, &format!("JTI={}", claims.jti));
         }
-        Ok(Some(Authenticated {
+        Ok(Authenticated {
             user,
             audiences,
             claims,
-        }))
+        })
     }
 }
 
