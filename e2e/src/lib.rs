@@ -127,6 +127,17 @@ impl Apiserver {
     }
 
     fn start_as(command: &str, name: &str, data_dir: PathBuf, port: u16) -> Self {
+        Self::start_with_args(command, name, data_dir, port, &[])
+    }
+
+    /// Starts `cellfed COMMAND` with `extra` flags, waits until ready.
+    fn start_with_args(
+        command: &str,
+        name: &str,
+        data_dir: PathBuf,
+        port: u16,
+        extra: &[String],
+    ) -> Self {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -136,6 +147,7 @@ impl Apiserver {
             .arg(command)
             .arg(format!("--listen=127.0.0.1:{port}"))
             .arg(format!("--data-dir={}", data_dir.display()))
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -616,10 +628,16 @@ impl Env {
     /// Starts member `name` and joins it through the tunnel of [`Env::start_tunnel`]: its
     /// KubeFedCluster's apiEndpoint is `https://NAME.cluster.internal:PORT`, a name only its
     /// agent can reach, and `proxyURL` is the tunnel's proxy, so every request of the controller
-    /// to this member crosses the tunnel. (The member's certificate does not carry that name:
-    /// the cluster disables KubeFed's `SubjectName` check only, the CA is still verified.)
+    /// to this member crosses the tunnel (the member's serving certificate carries that name,
+    /// as `cellfed up --tunnel` makes it).
     pub fn add_member_via_tunnel(&mut self, name: &str) {
-        let m = Apiserver::start_member(name, self.dir.path().join(name), 0);
+        let m = Apiserver::start_with_args(
+            "member",
+            name,
+            self.dir.path().join(name),
+            0,
+            &[format!("--tls-host={name}.cluster.internal")],
+        );
         let tunnel = self.tunnel.as_mut().expect("start_tunnel first");
         let token = format!("agent-{name}-{}", std::process::id());
         let token_file = tunnel.dir.join(format!("{name}.token"));
@@ -661,7 +679,7 @@ impl Env {
         let cluster = serde_json::json!({"apiVersion": "core.kubefed.io/v1beta1", "kind": "KubeFedCluster",
             "metadata": {"name": name, "namespace": "kube-federation-system"},
             "spec": {"apiEndpoint": format!("https://{name}.cluster.internal:{}", m.port), "caBundle": ca,
-                "proxyURL": tunnel.proxy_url, "disabledTLSValidations": ["SubjectName"],
+                "proxyURL": tunnel.proxy_url,
                 "secretRef": {"name": format!("{name}-secret")}}});
         self.host.kubectl_stdin(
             &["apply", "-f", "-"],
