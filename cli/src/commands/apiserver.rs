@@ -18,10 +18,40 @@ pub struct ApiserverArgs {
     /// Directory for the CA, serving certificate, token file and the kubeconfig written for users.
     #[arg(long, default_value = ".cellfed/apiserver")]
     pub data_dir: PathBuf,
-    /// Static token file (lines `token,user,uid[,"group1,group2"]`); default: DATA_DIR/tokens,
-    /// created with one admin token when missing.
-    #[arg(long)]
+    /// Static bearer tokens, kube's format: CSV lines `token,user,uid[,"group1,group2"]`.
+    /// Default: DATA_DIR/tokens, created with one admin token (group system:masters) when
+    /// missing; that token goes into DATA_DIR/kubeconfig. `--token-file` is an alias.
+    #[arg(long = "token-auth-file", visible_alias = "token-file")]
     pub token_file: Option<PathBuf>,
+    /// CA bundle (PEM) for x509 client certificates: a client certificate signed by it
+    /// authenticates as its CommonName, in its Organizations as groups. Needs TLS.
+    #[arg(long)]
+    pub client_ca_file: Option<PathBuf>,
+    /// Let requests without credentials in as system:anonymous (group system:unauthenticated),
+    /// authorized like any user. Off: they get 401 (except /healthz, /livez, /readyz, /version).
+    #[arg(long, default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub anonymous_auth: bool,
+    /// Authorization modes in order, comma-separated: RBAC (roles and bindings stored in this
+    /// apiserver; system:masters may do anything) or AlwaysAllow (every authenticated request is
+    /// allowed: tests and local experiments only).
+    #[arg(long, value_delimiter = ',', default_value = "RBAC")]
+    pub authorization_mode: Vec<cellfed_apiserver::auth::Mode>,
+    /// PEM file of public keys (or certificates, or private keys) that verify ServiceAccount
+    /// tokens, besides the signing key's own (repeatable).
+    #[arg(long = "service-account-key-file")]
+    pub service_account_key_files: Vec<PathBuf>,
+    /// PEM private key (RSA or ECDSA P-256/P-384) signing ServiceAccount tokens (TokenRequest,
+    /// `kubectl create token`). Default: DATA_DIR/sa.key, generated when missing.
+    #[arg(long)]
+    pub service_account_signing_key_file: Option<PathBuf>,
+    /// Issuer (`iss`) of ServiceAccount tokens (repeatable: the first issues, all are accepted).
+    /// Default: https://kubernetes.default.svc.cluster.local.
+    #[arg(long = "service-account-issuer")]
+    pub service_account_issuers: Vec<String>,
+    /// Audiences ServiceAccount tokens must name to be accepted here, comma-separated; default:
+    /// the issuers.
+    #[arg(long, value_delimiter = ',')]
+    pub api_audiences: Vec<String>,
     /// Serve plain HTTP instead of HTTPS (local experiments only: no TLS).
     #[arg(long)]
     pub insecure_http: bool,
@@ -74,6 +104,21 @@ impl ApiserverArgs {
         let mut config = cellfed_apiserver::ServerConfig::new(storage, self.listen, &self.data_dir);
         config.insecure_http = self.insecure_http;
         config.token_file.clone_from(&self.token_file);
+        config.client_ca_file.clone_from(&self.client_ca_file);
+        config.anonymous_auth = self.anonymous_auth;
+        config
+            .authorization_modes
+            .clone_from(&self.authorization_mode);
+        config
+            .service_account_key_files
+            .clone_from(&self.service_account_key_files);
+        config
+            .service_account_signing_key_file
+            .clone_from(&self.service_account_signing_key_file);
+        config
+            .service_account_issuers
+            .clone_from(&self.service_account_issuers);
+        config.api_audiences.clone_from(&self.api_audiences);
         config.tls_hosts.clone_from(&self.tls_hosts);
         config.table_prefix.clone_from(&self.table_prefix);
         config.compaction_interval = self.etcd_compaction_interval;
