@@ -436,6 +436,9 @@ pub struct Env {
     tunnel: Option<Tunnel>,
     /// Where the controller serves metrics.
     pub metrics_port: u16,
+    /// The controller's cluster health flags: fast by default (tests notice an outage within a
+    /// second); [`Env::kubefed_health_checks`] sets KubeFed's defaults.
+    health: Vec<String>,
 }
 
 /// A `cellfed tunnel-server` and the `cellfed agent` of every member joined through it.
@@ -482,6 +485,15 @@ impl Env {
             shared_members: None,
             tunnel: None,
             metrics_port: 0,
+            health: [
+                "--cluster-available-delay=0s",
+                "--cluster-unavailable-delay=0s",
+                "--cluster-health-check-period=500ms",
+                "--cluster-health-check-timeout=1s",
+                "--cluster-health-check-failure-threshold=2",
+            ]
+            .map(String::from)
+            .to_vec(),
         };
         env.enable_default_types();
         for i in 1..=n {
@@ -582,6 +594,13 @@ impl Env {
                 serde_yaml::to_string(&cluster).unwrap()
             ),
         );
+    }
+
+    /// Controllers started from now on check cluster health with KubeFed's defaults (every 10 s,
+    /// 3 s timeout, NotReady after 3 failures) instead of the tests' sub-second checks: a scale
+    /// run of 100 members on one loaded machine misses 1 s deadlines and flaps readiness.
+    pub fn kubefed_health_checks(&mut self) {
+        self.health.clear();
     }
 
     /// Starts a `cellfed tunnel-server` for [`Env::add_member_via_tunnel`]: agents authenticate
@@ -743,14 +762,8 @@ impl Env {
         Command::new(binary("cellfed"))
             .arg("controller")
             .arg(format!("--kubeconfig={}", self.host.kubeconfig().display()))
-            .args([
-                "--worker-concurrency=8",
-                "--cluster-available-delay=0s",
-                "--cluster-unavailable-delay=0s",
-                "--cluster-health-check-period=500ms",
-                "--cluster-health-check-timeout=1s",
-                "--cluster-health-check-failure-threshold=2",
-            ])
+            .arg("--worker-concurrency=8")
+            .args(&self.health)
             .args(extra)
             .arg(format!("--metrics-addr=127.0.0.1:{metrics_port}"))
             .stdout(Stdio::null())

@@ -215,6 +215,10 @@ fn main() -> Result<()> {
     } else {
         Env::start(args.members)
     };
+    // production health checks (KubeFed's defaults), not the tests' sub-second ones
+    env.stop_controller();
+    env.kubefed_health_checks();
+    env.start_controller();
     env.start_webhook();
     for ns in ["bench", "apply-fed", "apply-cm"] {
         env.host.kubectl_stdin(
