@@ -297,6 +297,7 @@ impl Agent {
             .max_concurrent_streams(1000)
             .initial_stream_window_size(protocol::STREAM_WINDOW)
             .initial_connection_window_size(protocol::CONNECTION_WINDOW)
+            .max_frame_size(protocol::MAX_FRAME_SIZE)
             .serve_connection(upgraded, service)
             .await;
         Ok(match served {

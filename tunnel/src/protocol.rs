@@ -30,6 +30,9 @@ pub const TUNNEL_DOMAIN: &str = "cluster.internal";
 /// HTTP/2 flow-control window of one stream (both sides): large enough that a LIST of
 /// megabytes is not paced by window updates.
 pub const STREAM_WINDOW: u32 = 2 * 1024 * 1024;
+/// Largest HTTP/2 DATA frame either side accepts: one splice buffer ([`crate::splice::COPY_BUFFER`])
+/// travels as one frame, not four of the default 16 KiB.
+pub const MAX_FRAME_SIZE: u32 = 64 * 1024;
 /// HTTP/2 flow-control window of the whole agent connection.
 pub const CONNECTION_WINDOW: u32 = 16 * 1024 * 1024;
 /// Realm of the proxy's `Proxy-Authenticate` challenge.

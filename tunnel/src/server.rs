@@ -360,6 +360,7 @@ async fn serve_agent(
         .keep_alive_while_idle(true)
         .initial_stream_window_size(crate::protocol::STREAM_WINDOW)
         .initial_connection_window_size(crate::protocol::CONNECTION_WINDOW)
+        .max_frame_size(crate::protocol::MAX_FRAME_SIZE)
         .handshake(upgraded);
     let (sender, conn) = match tokio::time::timeout(limits.handshake_timeout, handshake).await {
         Ok(Ok(pair)) => pair,
