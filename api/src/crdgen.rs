@@ -13,7 +13,9 @@ use serde_json::{Value, json};
 
 use crate::cell::Cell;
 use crate::federated::{v1beta1, v1beta2};
-use crate::kubefed::{FederatedTypeConfig, KubeFedCluster, KubeFedConfig, TargetType};
+use crate::kubefed::{
+    FederatedTypeConfig, KubeFedCluster, KubeFedConfig, ReplicaSchedulingPreference, TargetType,
+};
 use crate::targets::default_targets;
 use crate::well_known::{
     DEFAULT_SYSTEM_NAMESPACE, FEDERATED_CATEGORY, TYPES_V1BETA1, TYPES_V1BETA2,
@@ -227,13 +229,14 @@ pub fn set_conversion_client(
 }
 
 /// Every CRD cellfed ships: `KubeFedCluster`, `FederatedTypeConfig`, `KubeFedConfig`, `Cell`,
-/// then the federated kinds of [`default_targets`], in that order.
+/// `ReplicaSchedulingPreference`, then the federated kinds of [`default_targets`], in that order.
 pub fn all_crds() -> Result<Vec<CustomResourceDefinition>, Error> {
     let mut crds = vec![
         KubeFedCluster::crd(),
         FederatedTypeConfig::crd(),
         KubeFedConfig::crd(),
         Cell::crd(),
+        ReplicaSchedulingPreference::crd(),
     ];
     for target in default_targets() {
         crds.push(federated_crd(&target)?);
@@ -348,7 +351,7 @@ mod tests {
             scope("federatedclusterroles.types.kubefed.io").as_deref(),
             Some("Cluster")
         );
-        assert_eq!(crds.len(), 4 + default_targets().len());
+        assert_eq!(crds.len(), 5 + default_targets().len());
     }
 
     #[test]

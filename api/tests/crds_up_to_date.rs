@@ -128,7 +128,7 @@ fn kubectl_accepts_every_crd_file() {
     .unwrap();
     // Check the generated content itself, so this test does not depend on crds/ being current.
     let files = cellfed_api::crd_files().unwrap();
-    assert_eq!(files.len(), 16);
+    assert_eq!(files.len(), 17);
     for (name, yaml) in &files {
         let path = scratch.join(name);
         std::fs::write(&path, yaml).unwrap();

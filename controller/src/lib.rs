@@ -5,7 +5,9 @@
 //! [`supervisor`] keeps settings, Cells ([`cells`]), member clients and health ([`members`]) and
 //! one kube-runtime controller per enabled FederatedTypeConfig ([`types`]) in line with them;
 //! each reconcile is [`propagation`]: fetch → plan → apply → status. Planning ([`plan`]) is pure;
-//! everything else is thin I/O around it. The controller only speaks the Kubernetes API (any host:
+//! everything else is thin I/O around it. A [`scheduler`] turns KubeFed's
+//! ReplicaSchedulingPreferences into placement and replica overrides of their targets (planned by
+//! [`plan::schedule`]). The controller only speaks the Kubernetes API (any host:
 //! cellfed apiserver or a real cluster) and never depends on the apiserver or webhook crates.
 
 pub mod cells;
@@ -20,6 +22,7 @@ pub mod members;
 pub mod metrics;
 pub mod plan;
 pub mod propagation;
+pub mod scheduler;
 pub mod settings;
 pub mod supervisor;
 pub mod tls;

@@ -5,7 +5,9 @@
 //! resource depends on changed (clusters, their readiness, namespace tenancy, settings) and on
 //! the resync period. When a FederatedNamespace's placement changes, the namespaced resources of
 //! its namespace are reconciled (KubeFed's `fedNamespaceEnqueue`). A prober task checks member
-//! health concurrently.
+//! health concurrently. The replica scheduler ([`crate::scheduler`]) starts once the host serves
+//! the `ReplicaSchedulingPreference` CRD (checked at most every [`SCHEDULER_CHECK`], on a host
+//! change or resync) and reconciles every preference when clusters or their readiness change.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::hash::{Hash as _, Hasher as _};
@@ -22,6 +24,7 @@ use serde_json::json;
 
 use crate::context::Context;
 use crate::host::AbortOnDrop;
+use crate::scheduler::Scheduler;
 use crate::types::{self, TypeController};
 use crate::{Result, cells, settings};
 
@@ -46,6 +49,9 @@ enum FederatedNamespaces {
     Placed(BTreeMap<String, u64>),
 }
 
+/// Least time between two checks whether the host serves the `ReplicaSchedulingPreference` CRD.
+pub const SCHEDULER_CHECK: Duration = Duration::from_secs(30);
+
 /// Runs until dropped.
 pub async fn run(ctx: Arc<Context>) -> Result<()> {
     let readiness = Arc::new(AtomicU64::new(0));
@@ -54,14 +60,28 @@ pub async fn run(ctx: Arc<Context>) -> Result<()> {
     let mut seen = Seen::default();
     let resync = ctx.config.resync_period;
     let mut next_resync = tokio::time::Instant::now() + resync;
+    let mut scheduler: Option<Scheduler> = None;
+    let mut next_scheduler_check = tokio::time::Instant::now();
     loop {
-        pass(
+        let all = pass(
             &ctx,
             &mut types,
             &mut seen,
             readiness.load(Ordering::Relaxed),
         )
         .await;
+        match &scheduler {
+            Some(s) if all => s.reconcile_all(),
+            Some(_) => {}
+            None if tokio::time::Instant::now() >= next_scheduler_check => {
+                next_scheduler_check = tokio::time::Instant::now() + SCHEDULER_CHECK;
+                // network: one LIST of at most one preference until the CRD is served
+                if Scheduler::served(&ctx.host).await {
+                    scheduler = Some(Scheduler::start(ctx.clone()));
+                }
+            }
+            None => {}
+        }
         tokio::select! {
             () = ctx.caches.changed.notified() => {}
             () = tokio::time::sleep_until(next_resync), if !resync.is_zero() => {
@@ -69,17 +89,22 @@ pub async fn run(ctx: Arc<Context>) -> Result<()> {
                 for t in types.values() {
                     t.reconcile_all();
                 }
+                if let Some(s) = &scheduler {
+                    s.reconcile_all();
+                }
             }
         }
     }
 }
 
+/// One pass; returns whether everything was reconciled (clusters, readiness, tenancy or
+/// settings changed).
 async fn pass(
     ctx: &Arc<Context>,
     types: &mut BTreeMap<String, TypeController>,
     seen: &mut Seen,
     readiness: u64,
-) {
+) -> bool {
     let settings_changed = refresh_settings(ctx, seen);
     if let Err(e) = cells::sync(ctx).await {
         tracing::warn!(error = %e, "derived clusters of cells");
@@ -134,6 +159,7 @@ async fn pass(
         }
     }
     seen.federated_namespaces = federated_namespaces;
+    all
 }
 
 /// Publishes the namespaces type's FederatedNamespaces to every reconcile and fingerprints their

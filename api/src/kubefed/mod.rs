@@ -3,10 +3,12 @@
 
 mod cluster;
 mod config;
+mod scheduling;
 mod type_config;
 
 pub use cluster::*;
 pub use config::*;
+pub use scheduling::*;
 pub use type_config::*;
 
 use std::time::Duration;

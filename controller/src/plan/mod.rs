@@ -15,6 +15,7 @@
 pub mod desired;
 pub mod overrides;
 pub mod placement;
+pub mod schedule;
 
 use std::collections::{BTreeMap, BTreeSet};
 
