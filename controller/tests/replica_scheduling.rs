@@ -152,3 +152,42 @@ async fn weights_place_and_override_replicas_and_a_new_weight_replans() {
     .await;
     controller.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_going_not_ready_hands_its_replicas_to_the_others() {
+    let mut fed = Federation::start(2).await;
+    let rsps: Api<ReplicaSchedulingPreference> = Api::namespaced(fed.host.client.clone(), "demo");
+    eventually(30, "RSP CRD served", || async {
+        rsps.list(&ListParams::default()).await.ok()
+    })
+    .await;
+    let (controller, _metrics) = fed.controller();
+    let feds: Api<DynamicObject> =
+        Api::namespaced_with(fed.host.client.clone(), "demo", &federated_deployments());
+    create(&feds, fed_deployment("web")).await;
+    create(
+        &rsps,
+        json!({
+            "apiVersion": "scheduling.kubefed.io/v1alpha1", "kind": "ReplicaSchedulingPreference",
+            "metadata": {"name": "web", "namespace": "demo"},
+            "spec": {
+                "targetKind": "FederatedDeployment",
+                "totalReplicas": 9,
+                "rebalance": true,
+                "clusters": {"*": {"weight": 1}, "member1": {"weight": 2}}
+            }
+        }),
+    )
+    .await;
+    wait_member_replicas(&fed, [6, 3]).await;
+
+    // member2 stops answering: once it is not ready, member1 gets all nine
+    fed.members[1].stop().await;
+    eventually(60, "all replicas on member1", || async {
+        let o = feds.get("web").await.ok()?;
+        let placed = o.data["spec"]["placement"]["clusters"] == json!([{"name": "member1"}]);
+        (placed && member_replicas(&fed.members[0], "web").await == Some(9)).then_some(())
+    })
+    .await;
+    controller.stop().await;
+}
