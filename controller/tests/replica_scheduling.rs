@@ -8,6 +8,20 @@ use common::*;
 use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams};
 use serde_json::{Value, json};
 
+/// The RSP `demo/web`: 9 replicas of the FederatedDeployment `web`, rebalanced, over `clusters`.
+fn rsp_of_nine(clusters: Value) -> Value {
+    json!({
+        "apiVersion": "scheduling.kubefed.io/v1alpha1", "kind": "ReplicaSchedulingPreference",
+        "metadata": {"name": "web", "namespace": "demo"},
+        "spec": {
+            "targetKind": "FederatedDeployment",
+            "totalReplicas": 9,
+            "rebalance": true,
+            "clusters": clusters
+        }
+    })
+}
+
 fn fed_deployment(name: &str) -> Value {
     json!({
         "apiVersion": "types.kubefed.io/v1beta1", "kind": "FederatedDeployment",
@@ -72,16 +86,7 @@ async fn weights_place_and_override_replicas_and_a_new_weight_replans() {
     create(&feds, fed_deployment("web")).await;
     create(
         &rsps,
-        json!({
-            "apiVersion": "scheduling.kubefed.io/v1alpha1", "kind": "ReplicaSchedulingPreference",
-            "metadata": {"name": "web", "namespace": "demo"},
-            "spec": {
-                "targetKind": "FederatedDeployment",
-                "totalReplicas": 9,
-                "rebalance": true,
-                "clusters": {"member1": {"weight": 1}, "member2": {"weight": 2}}
-            }
-        }),
+        rsp_of_nine(json!({"member1": {"weight": 1}, "member2": {"weight": 2}})),
     )
     .await;
 
@@ -167,16 +172,7 @@ async fn a_member_going_not_ready_hands_its_replicas_to_the_others() {
     create(&feds, fed_deployment("web")).await;
     create(
         &rsps,
-        json!({
-            "apiVersion": "scheduling.kubefed.io/v1alpha1", "kind": "ReplicaSchedulingPreference",
-            "metadata": {"name": "web", "namespace": "demo"},
-            "spec": {
-                "targetKind": "FederatedDeployment",
-                "totalReplicas": 9,
-                "rebalance": true,
-                "clusters": {"*": {"weight": 1}, "member1": {"weight": 2}}
-            }
-        }),
+        rsp_of_nine(json!({"*": {"weight": 1}, "member1": {"weight": 2}})),
     )
     .await;
     wait_member_replicas(&fed, [6, 3]).await;

@@ -132,29 +132,7 @@ pub async fn start_with(tag: &str, configure: impl FnOnce(&mut ServerConfig)) ->
 impl Running {
     /// Runs kubectl against this server; returns (success, stdout, stderr).
     pub async fn kubectl(&self, args: &[&str], stdin: Option<&str>) -> (bool, String, String) {
-        use tokio::io::AsyncWriteExt;
-        let mut cmd = tokio::process::Command::new("kubectl");
-        cmd.env("KUBECONFIG", &self.kubeconfig)
-            .env("HOME", &self.dir.0)
-            .args(args)
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped());
-        let mut child = cmd.spawn().expect("kubectl runs");
-        let mut input = child.stdin.take().unwrap();
-        if let Some(s) = stdin {
-            input.write_all(s.as_bytes()).await.unwrap();
-        }
-        drop(input);
-        let out = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
-            .await
-            .expect("kubectl finished in time")
-            .unwrap();
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stdout).into(),
-            String::from_utf8_lossy(&out.stderr).into(),
-        )
+        self.kubectl_with(&self.kubeconfig, args, stdin).await
     }
 
     pub async fn kubectl_ok(&self, args: &[&str], stdin: Option<&str>) -> String {
