@@ -658,20 +658,16 @@ async fn a_tenant_cannot_read_or_change_another_tenants_federated_resources() {
     s.kubectl_ok(&["apply", "-f", "-"], Some(TENANTS)).await;
     s.kubectl_ok(&["apply", "-f", "-"], Some(&fed("tenant-b", "b:1")))
         .await;
-    let before = s
-        .kubectl_ok(
-            &[
-                "get",
-                "federateddeployment",
-                "web",
-                "-n",
-                "tenant-b",
-                "-o",
-                "json",
-            ],
-            None,
-        )
-        .await;
+    let get_b = [
+        "get",
+        "federateddeployment",
+        "web",
+        "-n",
+        "tenant-b",
+        "-o",
+        "json",
+    ];
+    let before = s.kubectl_ok(&get_b, None).await;
 
     // alice is in the group tenant-a (token file): her tenant's namespace is hers
     let alice = token_user(&s, "alice");
@@ -781,20 +777,7 @@ async fn a_tenant_cannot_read_or_change_another_tenants_federated_resources() {
     .await;
     assert!(err.contains("forbidden"), "{err}");
 
-    let after = s
-        .kubectl_ok(
-            &[
-                "get",
-                "federateddeployment",
-                "web",
-                "-n",
-                "tenant-b",
-                "-o",
-                "json",
-            ],
-            None,
-        )
-        .await;
+    let after = s.kubectl_ok(&get_b, None).await;
     assert_eq!(before, after, "tenant B's resource changed");
 }
 
