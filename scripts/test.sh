@@ -7,5 +7,7 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 # shellcheck source=ensure-services.sh
 . scripts/ensure-services.sh
+# A whole-suite build is not iterated on: incremental caches would only double the disk used.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 cargo build --workspace --bins
 cargo test --workspace --no-fail-fast "$@"
