@@ -5,6 +5,8 @@
 use std::path::Path;
 use std::process::Command;
 
+use base64::Engine as _;
+
 use cellfed_e2e::{Apiserver, Env, binary, eventually};
 
 fn kubectl(kubeconfig: &Path, args: &[&str]) -> (bool, String, String) {
@@ -45,20 +47,81 @@ fn join_enable_federate_rollout_disable_unjoin() {
         env.members.push(m);
     }
     let kc = env.merged_kubeconfig();
-    for m in ["member1", "member2"] {
-        let out = ok(
+    // member2's service account gets a ClusterRole of the operator's choosing
+    ok(
+        &kc,
+        &[
+            "--context",
+            "member2",
+            "create",
+            "clusterrole",
+            "cellfed-member",
+            "--verb=*",
+            "--resource=*.*",
+        ],
+    );
+    for (m, role) in [("member1", None), ("member2", Some("cellfed-member"))] {
+        let mut args = vec![
+            "cellfed",
+            "join",
+            m,
+            "--cluster-context",
+            m,
+            "--host-context",
+            "cellfed",
+        ];
+        if let Some(role) = role {
+            args.extend(["--member-role", role]);
+        }
+        let out = ok(&kc, &args);
+        assert!(out.contains("joined"), "{out}");
+        assert!(out.contains("token requested for serviceaccount/"), "{out}");
+        let bound = ok(
             &kc,
             &[
-                "cellfed",
-                "join",
+                "--context",
                 m,
-                "--cluster-context",
-                m,
-                "--host-context",
-                "cellfed",
+                "get",
+                "clusterrolebinding",
+                &format!("{m}-cellfed"),
+                "-o",
+                "jsonpath={.roleRef.name}",
             ],
         );
-        assert!(out.contains("joined"), "{out}");
+        assert_eq!(bound, role.unwrap_or("cluster-admin"));
+        // the host holds the member's service account token, not the caller's own
+        let stored = ok(
+            &kc,
+            &[
+                "--context",
+                "cellfed",
+                "get",
+                "secret",
+                &format!("{m}-secret"),
+                "-n",
+                "kube-federation-system",
+                "-o",
+                "jsonpath={.data.token}",
+            ],
+        );
+        let token = String::from_utf8(
+            base64::engine::general_purpose::STANDARD
+                .decode(stored.trim())
+                .unwrap(),
+        )
+        .unwrap();
+        let own = std::fs::read_to_string(env.member(m).kubeconfig()).unwrap();
+        assert!(!own.contains(&token), "join copied the caller's token");
+        let claims: serde_json::Value = serde_json::from_slice(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(token.split('.').nth(1).unwrap())
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            claims["sub"],
+            format!("system:serviceaccount:kube-federation-system:{m}-cellfed")
+        );
     }
     eventually(30, "joined clusters ready", || {
         let list = env

@@ -94,9 +94,14 @@ pub struct JoinOptions {
     pub error_on_existing: bool,
     /// Report what would be written, write nothing.
     pub dry_run: bool,
-    /// How long to wait for the member to mint the service-account token before using the
-    /// member context's own token.
+    /// How long to wait for the member's token controller to fill the legacy
+    /// service-account token Secret before asking for a token with TokenRequest.
     pub token_wait: Duration,
+    /// The ClusterRole bound to the member's service account (KubeFed's default: cluster-admin).
+    pub member_role: String,
+    /// When the member mints no token at all, copy the member context's own token into the host
+    /// (the host then holds the caller's credentials: off by default).
+    pub allow_copy_token: bool,
 }
 
 impl JoinOptions {
@@ -109,6 +114,8 @@ impl JoinOptions {
             error_on_existing: true,
             dry_run: false,
             token_wait: Duration::from_secs(3),
+            member_role: DEFAULT_MEMBER_ROLE.into(),
+            allow_copy_token: false,
         }
     }
 
@@ -117,6 +124,51 @@ impl JoinOptions {
         self.secret_name
             .clone()
             .unwrap_or_else(|| format!("{}-secret", self.name))
+    }
+}
+
+/// The ClusterRole the member's service account is bound to unless `--member-role` says otherwise.
+pub const DEFAULT_MEMBER_ROLE: &str = "cluster-admin";
+
+/// How long a token requested with TokenRequest is asked to last (a year; the member may cap
+/// it, and `join --error-on-existing=false` renews it).
+pub const REQUESTED_TOKEN_SECONDS: i64 = 365 * 24 * 3600;
+
+/// Where the member credential written to the host came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenSource {
+    /// The legacy service-account token Secret, filled by the member's token controller.
+    LegacySecret,
+    /// TokenRequest on the service account; expires at the timestamp given.
+    TokenRequest { expires: Option<String> },
+    /// The member context's own token (`--allow-copy-token`).
+    CopiedContextToken,
+}
+
+/// Picks the member credential (pure): the legacy Secret's token, else a TokenRequest token,
+/// else — only with `allow_copy` — the context's own token; otherwise an error that says why
+/// and what to do.
+pub fn choose_token(
+    legacy: Option<String>,
+    requested: Result<(String, Option<String>), String>,
+    context_token: Option<&str>,
+    allow_copy: bool,
+) -> anyhow::Result<(String, TokenSource)> {
+    if let Some(t) = legacy {
+        return Ok((t, TokenSource::LegacySecret));
+    }
+    let why = match requested {
+        Ok((t, expires)) => return Ok((t, TokenSource::TokenRequest { expires })),
+        Err(why) => why,
+    };
+    match (allow_copy, context_token) {
+        (true, Some(t)) => Ok((t.to_owned(), TokenSource::CopiedContextToken)),
+        (true, None) => anyhow::bail!(
+            "the member minted no service-account token (TokenRequest: {why}) and the member context has no bearer token to copy"
+        ),
+        (false, _) => anyhow::bail!(
+            "the member minted no service-account token (TokenRequest: {why}); join does not copy your own credentials into the host unless you pass --allow-copy-token"
+        ),
     }
 }
 
@@ -242,7 +294,7 @@ pub async fn join_with(
     member_step(sas.patch(&sa, &ssa, &Patch::Apply(json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": sa, "namespace": fed_ns}}))).await.map(drop))?;
     member_step(crbs.patch(&sa, &ssa, &Patch::Apply(json!({
         "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding", "metadata": {"name": sa},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": opts.member_role},
         "subjects": [{"kind": "ServiceAccount", "name": sa, "namespace": fed_ns}]
     }))).await.map(drop))?;
     let token_secret = format!("{sa}-token");
@@ -250,13 +302,18 @@ pub async fn join_with(
         "apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/service-account-token",
         "metadata": {"name": token_secret, "namespace": fed_ns, "annotations": {"kubernetes.io/service-account.name": sa}}
     }))).await.map(drop))?;
-    let token = wait_for_token(&member_secrets, &token_secret, opts.token_wait).await;
-    let token = match token {
-        Some(t) => t,
-        None => access.token.clone().context(
-            "the member minted no service-account token and the member context has no bearer token to use instead",
-        )?,
+    let legacy = wait_for_token(&member_secrets, &token_secret, opts.token_wait).await;
+    let requested = match legacy {
+        Some(_) => Err("not asked".to_owned()),
+        None => request_token(&sas, &sa).await,
     };
+    let (token, source) = choose_token(
+        legacy,
+        requested,
+        access.token.as_deref(),
+        opts.allow_copy_token,
+    )
+    .map_err(|e| anyhow::anyhow!("{in_member}: {e}"))?;
     // host side
     let mut data = json!({"token": base64::engine::general_purpose::STANDARD.encode(&token)});
     if let Some(ca) = &access.ca_pem {
@@ -283,6 +340,20 @@ pub async fn join_with(
             })),
         )
         .await?;
+    lines.push(match source {
+        TokenSource::LegacySecret => format!(
+            "{name}: credential: token of serviceaccount/{sa} (ClusterRole {})",
+            opts.member_role
+        ),
+        TokenSource::TokenRequest { expires } => format!(
+            "{name}: credential: token requested for serviceaccount/{sa} (ClusterRole {}), expires {}; renew with join --error-on-existing=false",
+            opts.member_role,
+            expires.as_deref().unwrap_or("at the member's maximum")
+        ),
+        TokenSource::CopiedContextToken => format!(
+            "{name}: credential: WARNING: your own token from the member context was copied into the host (--allow-copy-token)"
+        ),
+    });
     lines.push(format!(
         "cluster {name} joined (KubeFedCluster {fed_ns}/{name})"
     ));
@@ -303,6 +374,36 @@ pub fn cluster_spec(access: &MemberAccess, secret_name: &str) -> serde_json::Val
         spec["proxyURL"] = json!(proxy);
     }
     spec
+}
+
+/// A token for the service account through TokenRequest: (token, expiration timestamp), or why
+/// the member refused.
+async fn request_token(
+    sas: &Api<k8s_openapi::api::core::v1::ServiceAccount>,
+    sa: &str,
+) -> Result<(String, Option<String>), String> {
+    use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
+    let request = TokenRequest {
+        spec: TokenRequestSpec {
+            expiration_seconds: Some(REQUESTED_TOKEN_SECONDS),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let answer = sas
+        .create_token_request(sa, &kube::api::PostParams::default(), &request)
+        .await
+        .map_err(|e| e.to_string())?;
+    let status = answer
+        .status
+        .ok_or_else(|| "the answer carried no status".to_owned())?;
+    if status.token.is_empty() {
+        return Err("the answer carried an empty token".into());
+    }
+    Ok((
+        status.token,
+        Some(status.expiration_timestamp.0.to_string()),
+    ))
 }
 
 async fn wait_for_token(secrets: &Api<Secret>, name: &str, within: Duration) -> Option<String> {
@@ -434,4 +535,43 @@ async fn clean_member(
         deleted.push(format!("serviceaccount/{sa}"));
     }
     Ok(deleted)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_member_credential_is_minted_never_copied_unless_asked() {
+        let refused = || Err::<(String, Option<String>), _>("403 Forbidden".to_owned());
+        // a token controller's legacy token wins
+        assert_eq!(
+            choose_token(Some("legacy".into()), refused(), Some("mine"), false).unwrap(),
+            ("legacy".into(), TokenSource::LegacySecret)
+        );
+        // else TokenRequest
+        let minted = Ok(("jwt".into(), Some("2027-11-30T00:00:00Z".into())));
+        assert_eq!(
+            choose_token(None, minted, Some("mine"), false).unwrap(),
+            (
+                "jwt".into(),
+                TokenSource::TokenRequest {
+                    expires: Some("2027-11-30T00:00:00Z".into())
+                }
+            )
+        );
+        // neither: the caller's own token is copied only when spelled out
+        let err = choose_token(None, refused(), Some("mine"), false)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("403 Forbidden") && err.contains("--allow-copy-token"),
+            "{err}"
+        );
+        assert_eq!(
+            choose_token(None, refused(), Some("mine"), true).unwrap(),
+            ("mine".into(), TokenSource::CopiedContextToken)
+        );
+        assert!(choose_token(None, refused(), None, true).is_err());
+    }
 }

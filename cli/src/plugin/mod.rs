@@ -130,10 +130,21 @@ struct JoinArgs {
     #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_value = "true",
           default_missing_value = "true", action = ArgAction::Set, value_parser = parse_bool)]
     error_on_existing: bool,
-    /// How long to wait for the member to mint the service-account token before using the
-    /// member context's own token (members without a token controller, like `cellfed member`).
+    /// How long to wait for the member's token controller to fill the legacy service-account
+    /// token Secret before asking the member for a token with TokenRequest (members without a
+    /// token controller, like `cellfed member` and recent Kubernetes, answer TokenRequest).
     #[arg(long, default_value = "3s", value_parser = crate::commands::controller::parse_duration)]
     token_wait: Duration,
+    /// ClusterRole bound to the member's service account. KubeFed's default is cluster-admin;
+    /// a narrower role (for instance one allowing only the federated types and namespaces)
+    /// limits what a leaked host credential can do in this member.
+    #[arg(long, default_value = join::DEFAULT_MEMBER_ROLE)]
+    member_role: String,
+    /// When the member mints no service-account token at all, copy the member context's own
+    /// token into the host instead of failing. The host then holds YOUR credentials for this
+    /// member: use only for throwaway clusters.
+    #[arg(long)]
+    allow_copy_token: bool,
     #[command(flatten)]
     dry_run: DryRun,
     #[command(flatten)]
@@ -400,6 +411,8 @@ async fn run_async(p: Plugin) -> anyhow::Result<()> {
                 error_on_existing: a.error_on_existing,
                 dry_run: a.dry_run.on,
                 token_wait: a.token_wait,
+                member_role: a.member_role.clone(),
+                allow_copy_token: a.allow_copy_token,
                 ..join::JoinOptions::new(&a.name, fed_ns)
             };
             if a.tunnel.via_tunnel {
