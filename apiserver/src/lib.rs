@@ -9,6 +9,7 @@ pub mod compaction;
 pub mod conversion;
 pub mod crd;
 pub mod discovery;
+pub mod encryption;
 pub mod error;
 pub mod gc;
 pub mod limits;

@@ -87,6 +87,12 @@ pub struct ServerConfig {
     /// How long one call to a CRD conversion webhook may take (default 30 s); admission webhooks
     /// take their own `timeoutSeconds`.
     pub conversion_webhook_timeout: Duration,
+    /// kube's `--encryption-provider-config`: an EncryptionConfiguration naming the resources
+    /// whose values are encrypted in the store, and with which keys (see docs/security.md).
+    pub encryption_provider_config: Option<PathBuf>,
+    /// How connections are admitted: connection cap (below the descriptor limit by default),
+    /// TLS handshake and header read deadlines (see `cellfed_pki::listen`).
+    pub connection_limits: cellfed_pki::listen::Limits,
 }
 
 impl ServerConfig {
@@ -121,6 +127,8 @@ impl ServerConfig {
             watch_buffer_bytes: crate::watch::DEFAULT_BUFFER_BYTES,
             watch_buffer_total_bytes: crate::watch::DEFAULT_TOTAL_BYTES,
             conversion_webhook_timeout: crate::conversion::DEFAULT_CONVERSION_TIMEOUT,
+            encryption_provider_config: None,
+            connection_limits: cellfed_pki::listen::Limits::default(),
         }
     }
 }
@@ -167,6 +175,7 @@ pub struct Server {
     kubeconfig_path: PathBuf,
     gc_interval: Duration,
     compaction_interval: Duration,
+    connection_limits: cellfed_pki::listen::Limits,
 }
 
 /// The default `--service-account-issuer` (kubeadm's).
@@ -381,6 +390,8 @@ pub async fn bootstrap(state: &AppState) -> Result<(), crate::error::ApiError> {
 impl Server {
     /// Opens the store, bootstraps, prepares TLS/tokens/kubeconfig and binds the socket.
     pub async fn bind(config: ServerConfig) -> Result<Self, ServeError> {
+        // keys, tokens, the kubeconfig and (by default) the database live here
+        cellfed_pki::private_dir(&config.data_dir)?;
         let store = match config.store.clone() {
             Some(s) => s,
             None => {
@@ -390,6 +401,18 @@ impl Server {
                 )
                 .await?
             }
+        };
+        let store = match &config.encryption_provider_config {
+            Some(path) => {
+                store.with_value_transformer(crate::encryption::AtRest::from_path(path).map_err(
+                    |e| ServeError::ReadCredentials {
+                        flag: "--encryption-provider-config",
+                        path: path.clone(),
+                        message: e.to_string(),
+                    },
+                )?)
+            }
+            None => store,
         };
         let mut state = AppState::new(store);
         state.converter = config.converter.clone();
@@ -451,6 +474,7 @@ impl Server {
             kubeconfig_path,
             gc_interval: config.gc_interval,
             compaction_interval: config.compaction_interval,
+            connection_limits: config.connection_limits,
         })
     }
 
@@ -494,28 +518,28 @@ impl Server {
         let router = crate::router(self.state.clone());
         let acceptor = self.tls.map(tokio_rustls::TlsAcceptor::from);
         let mut conns = tokio::task::JoinSet::new();
+        let limits = self.connection_limits;
+        let mut guard = cellfed_pki::listen::Guard::new(self.listener, limits);
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
                 _ = &mut shutdown => break,
-                accepted = self.listener.accept() => {
-                    let (tcp, _) = match accepted {
-                        Ok(x) => x,
-                        Err(e) => { tracing::warn!(error = %e, "accept failed"); continue; }
-                    };
+                admitted = guard.accept() => {
+                    let cellfed_pki::listen::Admitted { tcp, mut slot, .. } = admitted;
                     let router = router.clone();
                     let acceptor = acceptor.clone();
                     conns.spawn(async move {
-                        let builder = auto::Builder::new(TokioExecutor::new());
+                        let builder = http_builder(&limits);
                         let result = match acceptor {
-                            Some(a) => match a.accept(tcp).await {
+                            Some(a) => match slot.complete(a.accept(tcp)).await {
                                 Ok(tls) => {
                                     let svc = TowerToHyperService::new(with_peer(router, peer_certificates(&tls)));
                                     builder.serve_connection_with_upgrades(TokioIo::new(tls), svc).await
                                 }
-                                Err(e) => { tracing::debug!(error = %e, "TLS handshake failed"); return; }
+                                Err(e) => { tracing::debug!(error = %e, "connection closed before TLS"); return; }
                             },
                             None => {
+                                slot.settle();
                                 let svc = TowerToHyperService::new(with_peer(router, None));
                                 builder.serve_connection_with_upgrades(TokioIo::new(tcp), svc).await
                             }
@@ -523,6 +547,8 @@ impl Server {
                         if let Err(e) = result {
                             tracing::debug!(error = %e, "connection ended with an error");
                         }
+                        // the connection's place under the cap is freed only now
+                        drop(slot);
                     });
                 }
                 Some(_) = conns.join_next(), if !conns.is_empty() => {}
@@ -531,7 +557,7 @@ impl Server {
         // Refuse new connections, stop the background work, end every open connection (watches
         // included) and wait until they are gone: once this returns, the server holds no socket
         // and none of its tasks uses the store any more.
-        drop(self.listener);
+        drop(guard);
         gc.abort();
         let _ = gc.await;
         compactor.abort();
@@ -543,6 +569,16 @@ impl Server {
         conns.shutdown().await;
         Ok(())
     }
+}
+
+/// HTTP/1 and HTTP/2 on one connection, with the header read deadline of `limits`.
+fn http_builder(limits: &cellfed_pki::listen::Limits) -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout);
+    builder
 }
 
 /// The client certificate chain of a TLS connection, if the client presented one.

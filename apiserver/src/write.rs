@@ -510,7 +510,9 @@ pub async fn update(
         metadata_mut(&mut new).insert("generation".into(), json!(g));
     }
     crate::patch::track_update(Some(&old), &mut new, &opts.field_manager, &now);
-    if without_volatile(&new) == without_volatile(&old) {
+    // unchanged, and stored with the current encryption key: nothing to write (a value read
+    // with an older key is rewritten, which is how keys are rotated)
+    if without_volatile(&new) == without_volatile(&old) && !kv.stale {
         let mut v = state.convert(res, vec![old]).await?;
         return Ok(Outcome {
             object: v.pop().unwrap_or(Value::Null),

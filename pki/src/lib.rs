@@ -1,7 +1,8 @@
 //! Serving certificates shared by every cellfed listener (apiserver, webhook, tunnel): PEM files
 //! in a directory, loaded when present (a Helm-mounted Secret, an operator's own certificate) or
 //! generated once — a self-signed CA and a serving certificate it signs, valid for the given host
-//! names and IPs plus localhost, 127.0.0.1 and ::1. Private keys are written 0600.
+//! names and IPs plus localhost, 127.0.0.1 and ::1. Private keys are written 0600. [`listen`]
+//! accepts connections for those listeners within limits an unauthenticated client cannot exhaust.
 //!
 //! ```
 //! let dir = tempfile::tempdir().unwrap();
@@ -11,6 +12,8 @@
 //! let client = cellfed_pki::client_config(&cert.ca_pem, &[b"http/1.1"]).unwrap();
 //! # let _ = (server, client);
 //! ```
+
+pub mod listen;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -83,6 +86,22 @@ fn read(path: &Path) -> Result<String, PkiError> {
         path: path.into(),
         source,
     })
+}
+
+/// Creates `dir` (and its parents) if missing and makes it 0700: the directory holding keys,
+/// tokens and the database is its owner's alone.
+pub fn private_dir(dir: &Path) -> Result<(), PkiError> {
+    let fail = |source| PkiError::AccessFile {
+        path: dir.into(),
+        source,
+    };
+    std::fs::create_dir_all(dir).map_err(fail)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(fail)?;
+    }
+    Ok(())
 }
 
 /// Writes `content` to `path`, creating its directory; `private` files are made 0600 before any
@@ -268,6 +287,23 @@ mod tests {
         write(&token, "secret", true).unwrap();
         assert_eq!(mode(&token), 0o600);
         assert_eq!(std::fs::read_to_string(&token).unwrap(), "secret");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn data_directories_are_private() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let fresh = dir.path().join("a/b");
+        private_dir(&fresh).unwrap();
+        assert_eq!(mode(&fresh), 0o700);
+        // an existing open directory is narrowed
+        let open = dir.path().join("open");
+        std::fs::create_dir(&open).unwrap();
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o755)).unwrap();
+        private_dir(&open).unwrap();
+        assert_eq!(mode(&open), 0o700);
     }
 
     #[test]

@@ -16,6 +16,7 @@ mod retry;
 mod row;
 mod schema;
 mod sql;
+mod transform;
 mod url;
 mod watch;
 mod write;
@@ -24,12 +25,14 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::StreamExt;
 use futures::stream::BoxStream;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, ConnectOptions, Executor};
 
 pub use dialect::Backend;
 pub use retry::RetryPolicy;
+pub use transform::ValueTransformer;
 pub use url::Synchronous;
 
 /// Errors of the store.
@@ -70,6 +73,10 @@ pub enum Error {
     /// The configuration (URL, table prefix) cannot be used.
     #[error("invalid store configuration: {reason}")]
     InvalidConfig { reason: String },
+    /// The handle's [`ValueTransformer`] refused a value (a stored value no configured key
+    /// decrypts, for instance); nothing was written.
+    #[error("value of {key} could not be transformed: {reason}")]
+    Transform { key: String, reason: String },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -85,6 +92,9 @@ pub struct KeyValue {
     pub mod_revision: i64,
     /// Lease/TTL in seconds, 0 for none.
     pub lease: i64,
+    /// Read through a [`ValueTransformer`] that would store it differently now (an older
+    /// encryption key): rewriting it is due even if the value is unchanged.
+    pub stale: bool,
 }
 
 /// What happened to a key.
@@ -189,6 +199,8 @@ pub struct ListResult {
 #[derive(Clone)]
 pub struct Store {
     inner: Arc<Inner>,
+    /// How this handle turns values into stored bytes and back (none by default).
+    transform: transform::Transform,
 }
 
 /// What all clones of a `Store` share.
@@ -275,7 +287,19 @@ impl Store {
                 writer,
                 config,
             }),
+            transform: transform::Transform::default(),
         })
+    }
+
+    /// A handle on the same store that writes every value through `transformer` and reads
+    /// every value back through it (get, list, watch, the results of writes). Handles without
+    /// it see the stored bytes.
+    #[must_use]
+    pub fn with_value_transformer(&self, transformer: Arc<dyn ValueTransformer>) -> Store {
+        Store {
+            inner: self.inner.clone(),
+            transform: transform::Transform::new(transformer),
+        }
     }
 
     /// The backend this store talks to.
@@ -309,12 +333,23 @@ impl Store {
 
     /// The key's value now (None) or at `revision`; None if absent or deleted then.
     pub async fn get(&self, key: &str, revision: Option<i64>) -> Result<Option<KeyValue>> {
-        read::get(&self.inner, key, revision).await
+        read::get(&self.inner, key, revision)
+            .await?
+            .map(|kv| self.transform.decode(kv))
+            .transpose()
     }
 
     /// Keys under `prefix` in key order. `limit: Some(0)` is treated as no limit.
     pub async fn list(&self, prefix: &str, options: ListOptions) -> Result<ListResult> {
-        read::list(&self.inner, prefix, options).await
+        let mut result = read::list(&self.inner, prefix, options).await?;
+        if self.transform.is_set() {
+            result.items = result
+                .items
+                .into_iter()
+                .map(|kv| self.transform.decode(kv))
+                .collect::<Result<_>>()?;
+        }
+        Ok(result)
     }
 
     /// Number of live keys under `prefix`, and the revision counted at.
@@ -324,7 +359,10 @@ impl Store {
 
     /// Creates the key if absent; returns the new version.
     pub async fn create(&self, key: &str, value: Vec<u8>, lease: i64) -> Result<KeyValue> {
-        write::create(&self.inner, key, value, lease).await
+        let plain = self.transform.is_set().then(|| value.clone());
+        let stored = self.transform.encode(key, value)?;
+        let result = write::create(&self.inner, key, stored, lease).await;
+        self.transform.written(result, plain)
     }
 
     /// Replaces the key if its mod revision is `expected`; returns the new version.
@@ -335,13 +373,17 @@ impl Store {
         expected: i64,
         lease: i64,
     ) -> Result<KeyValue> {
-        write::update(&self.inner, key, value, expected, lease).await
+        let plain = self.transform.is_set().then(|| value.clone());
+        let stored = self.transform.encode(key, value)?;
+        let result = write::update(&self.inner, key, stored, expected, lease).await;
+        self.transform.written(result, plain)
     }
 
     /// Deletes the key (if `expected` is Some, only at that mod revision); returns the deleted
     /// version with `mod_revision` set to the deletion revision.
     pub async fn delete(&self, key: &str, expected: Option<i64>) -> Result<KeyValue> {
-        write::delete(&self.inner, key, expected).await
+        let result = write::delete(&self.inner, key, expected).await;
+        self.transform.decode(self.transform.decode_error(result)?)
     }
 
     /// Events for keys under `prefix` with revision > `after`, in order, without gap or duplicate.
@@ -355,7 +397,22 @@ impl Store {
         prefix: &str,
         after: i64,
     ) -> Result<BoxStream<'static, Result<Event>>> {
-        watch::watch(&self.inner, prefix, after).await
+        let stream = watch::watch(&self.inner, prefix, after).await?;
+        if !self.transform.is_set() {
+            return Ok(stream);
+        }
+        let transform = self.transform.clone();
+        // A value no key decodes ends the stream with the error, as a failed read would.
+        Ok(stream
+            .map(move |item| item.and_then(|event| transform.decode_event(event)))
+            .scan(false, |failed, item| {
+                let out = (!*failed).then(|| {
+                    *failed = item.is_err();
+                    item
+                });
+                futures::future::ready(out)
+            })
+            .boxed())
     }
 
     /// Bytes of events waiting in watchers' buffers (delivered by the poller, not yet taken), over

@@ -88,6 +88,7 @@ fn kv_from_list_row(row: &AnyRow) -> Result<KeyValue> {
         create_revision: row.try_get(2)?,
         mod_revision: row.try_get(3)?,
         lease: row.try_get(4)?,
+        stale: false,
     })
 }
 

@@ -48,6 +48,7 @@ impl LogRow {
             create_revision: self.create_revision,
             mod_revision: self.revision,
             lease: self.lease,
+            stale: false,
         }
     }
 
@@ -67,6 +68,7 @@ impl LogRow {
             create_revision: self.create_revision,
             mod_revision: self.prev_revision,
             lease: self.lease,
+            stale: false,
         })
     }
 

@@ -213,17 +213,27 @@ impl Webhook {
         use hyper_util::server::conn::auto;
         use hyper_util::service::TowerToHyperService;
         let acceptor = tokio_rustls::TlsAcceptor::from(self.tls);
+        // unauthenticated callers can reach this port: cap connections, deadline handshakes
+        // and headers, back off on accept errors (see cellfed_pki::listen)
+        let limits = cellfed_pki::listen::Limits::default();
+        let mut guard = cellfed_pki::listen::Guard::new(self.listener, limits);
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
                 _ = &mut shutdown => break,
-                accepted = self.listener.accept() => {
-                    let Ok((tcp, _)) = accepted else { continue };
+                admitted = guard.accept() => {
+                    let cellfed_pki::listen::Admitted { tcp, mut slot, .. } = admitted;
                     let svc = TowerToHyperService::new(self.router.clone());
                     let acceptor = acceptor.clone();
                     tokio::spawn(async move {
-                        let Ok(tls) = acceptor.accept(tcp).await else { return };
-                        let _ = auto::Builder::new(TokioExecutor::new()).serve_connection(TokioIo::new(tls), svc).await;
+                        let Ok(tls) = slot.complete(acceptor.accept(tcp)).await else { return };
+                        let mut builder = auto::Builder::new(TokioExecutor::new());
+                        builder
+                            .http1()
+                            .timer(hyper_util::rt::TokioTimer::new())
+                            .header_read_timeout(limits.header_read_timeout);
+                        let _ = builder.serve_connection(TokioIo::new(tls), svc).await;
+                        drop(slot);
                     });
                 }
             }

@@ -272,6 +272,7 @@ mod tests {
             create_revision: rev,
             mod_revision: rev,
             lease: 0,
+            stale: false,
         };
         let binding = json!({"metadata": {"name": "bob"},
             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},

@@ -73,6 +73,11 @@ pub struct ApiserverArgs {
     /// storage URL (see docs/store.md).
     #[arg(long, value_parser = parse_synchronous)]
     pub sqlite_synchronous: Option<cellfed_store::Synchronous>,
+    /// kube-apiserver's EncryptionConfiguration file (apiserver.config.k8s.io/v1): which
+    /// resources are encrypted in the store and with which keys (aesgcm, aescbc, secretbox,
+    /// identity; the first key writes, all read). See docs/security.md for rotation.
+    #[arg(long)]
+    pub encryption_provider_config: Option<PathBuf>,
 }
 
 fn parse_synchronous(s: &str) -> Result<cellfed_store::Synchronous, String> {
@@ -122,6 +127,9 @@ impl ApiserverArgs {
         config.tls_hosts.clone_from(&self.tls_hosts);
         config.table_prefix.clone_from(&self.table_prefix);
         config.compaction_interval = self.etcd_compaction_interval;
+        config
+            .encryption_provider_config
+            .clone_from(&self.encryption_provider_config);
         Ok(config)
     }
 }

@@ -93,6 +93,11 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     );
     std::fs::create_dir_all(&host_dir)?;
     config.converter = Some(Arc::new(InProcessConverter));
+    // member credentials live in Secrets: never in clear in the host's database
+    config.encryption_provider_config = Some(
+        cellfed_apiserver::encryption::ensure_default_config(&host_dir)
+            .context("writing the host's encryption configuration")?,
+    );
     let host = cellfed_apiserver::Server::bind(config)
         .await
         .context("starting the federation apiserver")?;

@@ -224,6 +224,7 @@ mod tests {
                 create_revision: revision,
                 mod_revision: revision,
                 lease: 0,
+                stale: false,
             },
             created: true,
             deleted: false,
