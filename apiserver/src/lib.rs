@@ -10,6 +10,7 @@ pub mod conversion;
 pub mod crd;
 pub mod discovery;
 pub mod error;
+pub mod follow;
 pub mod gc;
 pub mod limits;
 pub mod list;

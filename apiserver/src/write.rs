@@ -289,22 +289,21 @@ pub async fn create(
         obj["spec"] = json!({"finalizers": ["kubernetes"]});
         obj["status"] = json!({"phase": "Active"});
     }
-    let warnings = admit(res, &mut obj, opts, &now)?;
+    let admission = crate::admission::Request {
+        res,
+        operation: crate::admission::Operation::Create,
+        subresource: "",
+        opts,
+    };
+    let mut warnings = crate::admission::mutate(state, admission, &mut obj, None).await?;
+    warnings.extend(admit(res, &mut obj, opts, &now)?);
     crate::auth::escalation::check(state, res, ns, &obj, None, opts.user.as_ref())?;
     let member = state.member.clone();
     let _allocation = match &member {
         Some(m) => m.admit(state, res, None, &mut obj).await?,
         None => None,
     };
-    crate::admission::validate(
-        state,
-        res,
-        crate::admission::Operation::Create,
-        &obj,
-        None,
-        opts,
-    )
-    .await?;
+    warnings.extend(crate::admission::validate(state, admission, &obj, None).await?);
     if res.namespaced {
         check_namespace(state, res, ns.unwrap_or_default(), &name).await?;
     }
@@ -333,6 +332,7 @@ pub async fn create(
     if res.kind == "CustomResourceDefinition" {
         crd::reload(state).await?;
     }
+    crate::admission::written(state, res).await;
     Ok(Outcome {
         object: respond(state, res, &kv).await?,
         warnings,
@@ -410,20 +410,20 @@ pub async fn update(
     let mut new = match part {
         Part::Main => {
             let mut n = obj;
-            warnings = admit(res, &mut n, opts, &now)?;
+            let admission = crate::admission::Request {
+                res,
+                operation: crate::admission::Operation::Update,
+                subresource: "",
+                opts,
+            };
+            let mut w = crate::admission::mutate(state, admission, &mut n, Some(&old)).await?;
+            w.extend(admit(res, &mut n, opts, &now)?);
             crate::auth::escalation::check(state, res, ns, &n, Some(&old), opts.user.as_ref())?;
             if let Some(m) = &member {
                 _allocation = m.admit(state, res, Some(&old), &mut n).await?;
             }
-            crate::admission::validate(
-                state,
-                res,
-                crate::admission::Operation::Update,
-                &n,
-                Some(&old),
-                opts,
-            )
-            .await?;
+            w.extend(crate::admission::validate(state, admission, &n, Some(&old)).await?);
+            warnings = w;
             let mut n = state.to_storage(res, n).await?;
             if res.has_status() && res.kind != "CustomResourceDefinition" {
                 match old.get("status") {
@@ -439,7 +439,16 @@ pub async fn update(
         }
         Part::Status => {
             let mut n = obj;
-            warnings = admit(res, &mut n, opts, &now)?;
+            let admission = crate::admission::Request {
+                res,
+                operation: crate::admission::Operation::Update,
+                subresource: "status",
+                opts,
+            };
+            let mut w = crate::admission::mutate(state, admission, &mut n, Some(&old)).await?;
+            w.extend(admit(res, &mut n, opts, &now)?);
+            w.extend(crate::admission::validate(state, admission, &n, Some(&old)).await?);
+            warnings = w;
             let n = state.to_storage(res, n).await?;
             let mut merged = old.clone();
             match n.get("status") {
@@ -557,6 +566,7 @@ pub async fn update(
     if res.kind == "CustomResourceDefinition" {
         crd::reload(state).await?;
     }
+    crate::admission::written(state, res).await;
     Ok(Outcome {
         object: respond(state, res, &kv).await?,
         warnings,
@@ -694,6 +704,7 @@ async fn delete_attempt(
         if res.kind == "CustomResourceDefinition" {
             crd::reload(state).await?;
         }
+        crate::admission::written(state, res).await;
         out = respond(state, res, &kv).await?;
         return Ok(out);
     }
@@ -713,6 +724,7 @@ async fn delete_attempt(
     if res.kind == "CustomResourceDefinition" {
         crd::reload(state).await?;
     }
+    crate::admission::written(state, res).await;
     Ok(out)
 }
 
