@@ -198,7 +198,14 @@ fn strings(v: &Value, key: &str) -> Vec<String> {
 
 fn selector(w: &Value, key: &str) -> Option<LabelSelector> {
     let v = w.get(key).filter(|v| !v.is_null())?;
-    match serde_json::from_value(v.clone()) {
+    match serde_json::from_value::<LabelSelector>(v.clone()) {
+        // `{}` (kube's default) selects everything: no namespace to read
+        Ok(s)
+            if s.match_labels.as_ref().is_none_or(|l| l.is_empty())
+                && s.match_expressions.as_ref().is_none_or(|e| e.is_empty()) =>
+        {
+            None
+        }
         Ok(s) => Some(s),
         Err(e) => {
             // kube refuses such a configuration; calling the webhook for everything is the
@@ -283,6 +290,9 @@ mod tests {
         assert_eq!(h.rules[0].resources, ["pods/status"]);
         assert_eq!(h.rules[0].scope, "Namespaced");
         assert!(h.object_selector.is_some());
+        let everything = json!({"namespaceSelector": {}, "objectSelector": {"matchLabels": {}}});
+        let h = hook("c", &everything, true);
+        assert!(h.namespace_selector.is_none() && h.object_selector.is_none());
         assert!(
             !hook("c", &w, false).reinvoke,
             "validating webhooks are never reinvoked"
