@@ -357,8 +357,8 @@ async fn security(
     })
 }
 
-/// Creates `default`, `kube-system`, `kube-public`, `kube-node-lease` if missing, loads CRDs and webhook
-/// configurations.
+/// Creates `default`, `kube-system`, `kube-public`, `kube-node-lease` if missing; loads CRDs and
+/// webhook configurations.
 pub async fn bootstrap(state: &AppState) -> Result<(), crate::error::ApiError> {
     crate::crd::reload(state).await?;
     state.webhooks.refresh(&state.store).await?;

@@ -24,7 +24,8 @@ type Seen = Arc<Mutex<Vec<(String, Value)>>>;
 /// - `/fail`: answers HTTP 500;
 /// - `/rename`: patches `metadata.name`;
 /// - `/first`: sets the label `first-saw` to the value of the label `second` (or `none`);
-/// - `/second`: sets the label `second=done`.
+/// - `/second`: sets the label `second=done`;
+/// - `/bad-patch`: answers a patch that does not apply.
 struct Webhook {
     /// base64 PEM of the CA that signed the webhook's certificate.
     ca_bundle: String,
@@ -150,6 +151,10 @@ async fn review(
                 .unwrap_or("none"),
         ),
         "second" => label("second", "done"),
+        "bad-patch" => (
+            json!([{"op": "remove", "path": "/metadata/labels/missing"}]),
+            vec![],
+        ),
         _ => (Value::Null, vec![]),
     };
     let mut response = json!({"uid": request["uid"], "allowed": true, "warnings": warnings});
@@ -369,6 +374,30 @@ async fn failing_webhooks_follow_their_failure_policy() {
     );
     absent(&s, "default", "c").await;
     absent(&s, "default", "renamed").await;
+
+    // a patch that does not apply: refused under Fail, the object stored unmutated under Ignore
+    s.kubectl_ok(
+        &["apply", "-f", "-"],
+        Some(&mutating("broken", vec![hook.hook("bad-patch", json!({}))])),
+    )
+    .await;
+    let err = fails(&s, &["create", "configmap", "d", "-n", "default"]).await;
+    assert!(
+        err.contains(
+            "failed calling webhook \"bad-patch.example.com\": the JSON patch does not apply"
+        ),
+        "{err}"
+    );
+    absent(&s, "default", "d").await;
+    let ignored = hook.hook("bad-patch", json!({"failurePolicy": "Ignore"}));
+    s.kubectl_ok(
+        &["apply", "-f", "-"],
+        Some(&mutating("broken", vec![ignored])),
+    )
+    .await;
+    s.kubectl_ok(&["create", "configmap", "d", "-n", "default"], None)
+        .await;
+    assert_eq!(hook.requests("bad-patch", "d").len(), 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -551,4 +580,72 @@ async fn a_second_replica_serves_new_crds_and_calls_new_webhooks() {
         .then_some(())
     })
     .await;
+}
+
+const DOODADS: &str = r#"apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: doodads.example.com}
+spec:
+  group: example.com
+  scope: Namespaced
+  names: {plural: doodads, singular: doodad, kind: Doodad}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}
+  - name: v2
+    served: true
+    storage: false
+    schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn equivalent_match_policy_sends_the_version_a_rule_names() {
+    let s = server("admission-equivalent").await;
+    let hook = Webhook::start().await;
+    s.kubectl_ok(&["apply", "-f", "-"], Some(DOODADS)).await;
+    let v1_only = |behaviour: &str, policy: &str| {
+        hook.hook(
+            behaviour,
+            json!({"matchPolicy": policy,
+                "rules": [{"apiGroups": ["example.com"], "apiVersions": ["v1"], "resources": ["doodads"], "operations": ["CREATE"]}]}),
+        )
+    };
+    s.kubectl_ok(
+        &["apply", "-f", "-"],
+        Some(&mutating("labeller", vec![v1_only("label", "Equivalent")])),
+    )
+    .await;
+    s.kubectl_ok(
+        &["apply", "-f", "-"],
+        Some(&validating("exact", vec![v1_only("record", "Exact")])),
+    )
+    .await;
+    let doodad =
+        "apiVersion: example.com/v2\nkind: Doodad\nmetadata: {name: d, namespace: default}\n";
+    s.kubectl_ok(&["create", "-f", "-"], Some(doodad)).await;
+
+    // Equivalent: a v2 request reaches the v1 rule, the webhook sees the object in v1
+    let seen = &hook.requests("label", "d")[0];
+    assert_eq!(seen["kind"]["version"], "v1");
+    assert_eq!(seen["requestKind"]["version"], "v2");
+    assert_eq!(seen["object"]["apiVersion"], "example.com/v1");
+    let label = s
+        .kubectl_ok(
+            &[
+                "get",
+                "doodads.v2.example.com",
+                "d",
+                "-n",
+                "default",
+                "-o",
+                "jsonpath={.apiVersion} {.metadata.labels.mutated-by}",
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(label, "example.com/v2 webhook");
+    // Exact: the v2 request does not match a v1 rule
+    assert!(hook.requests("record", "d").is_empty());
 }
