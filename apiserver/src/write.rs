@@ -583,7 +583,8 @@ fn without_volatile(obj: &Value) -> Value {
     o
 }
 
-/// DELETE of one object. `options` is the DeleteOptions body (or `{}`).
+/// DELETE of one object. `options` is the DeleteOptions body (or `{}`); admission webhooks see
+/// `opts.user`, and nothing is deleted with `opts.dry_run`.
 pub async fn delete(
     state: &AppState,
     res: &Resource,
@@ -591,14 +592,14 @@ pub async fn delete(
     name: &str,
     options: &Value,
     policy_param: Option<&str>,
-    dry_run: bool,
+    opts: &WriteOpts,
 ) -> ApiResult<Value> {
     // as kube-apiserver's GuaranteedUpdate: a write that raced the delete makes it read again,
     // unless the caller asked for a resourceVersion precondition
     let precondition = options.pointer("/preconditions/resourceVersion").is_some();
     let mut attempts = 0;
     loop {
-        match delete_attempt(state, res, ns, name, options, policy_param, dry_run).await {
+        match delete_attempt(state, res, ns, name, options, policy_param, opts).await {
             Err(e) if !precondition && attempts < DELETE_ATTEMPTS && e.is_modified() => {
                 attempts += 1;
             }
@@ -617,8 +618,9 @@ async fn delete_attempt(
     name: &str,
     options: &Value,
     policy_param: Option<&str>,
-    dry_run: bool,
+    opts: &WriteOpts,
 ) -> ApiResult<Value> {
+    let dry_run = opts.dry_run;
     let key = res.key(ns, name);
     let Some(kv) = state.store.get(&key, None).await? else {
         return Err(ApiError::not_found(&res.group, &res.plural, name));
@@ -634,6 +636,13 @@ async fn delete_attempt(
             "namespaces \"{name}\" is forbidden: this namespace may not be deleted"
         )));
     }
+    let admission = crate::admission::Request {
+        res,
+        operation: crate::admission::Operation::Delete,
+        subresource: "",
+        opts,
+    };
+    crate::admission::admit_delete(state, admission, &obj).await?;
     let policy = policy_param
         .or_else(|| options.get("propagationPolicy").and_then(Value::as_str))
         .or_else(|| {

@@ -25,7 +25,8 @@ type Seen = Arc<Mutex<Vec<(String, Value)>>>;
 /// - `/rename`: patches `metadata.name`;
 /// - `/first`: sets the label `first-saw` to the value of the label `second` (or `none`);
 /// - `/second`: sets the label `second=done`;
-/// - `/bad-patch`: answers a patch that does not apply.
+/// - `/bad-patch`: answers a patch that does not apply;
+/// - `/deny`: denies with 403 `kept by the test`.
 struct Webhook {
     /// base64 PEM of the CA that signed the webhook's certificate.
     ca_bundle: String,
@@ -157,6 +158,11 @@ async fn review(
         ),
         _ => (Value::Null, vec![]),
     };
+    if behaviour == "deny" {
+        return Json(json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+            "response": {"uid": request["uid"], "allowed": false, "status": {"code": 403, "message": "kept by the test"}}}))
+        .into_response();
+    }
     let mut response = json!({"uid": request["uid"], "allowed": true, "warnings": warnings});
     if !patch.is_null() {
         response["patchType"] = json!("JSONPatch");
@@ -648,4 +654,60 @@ async fn equivalent_match_policy_sends_the_version_a_rule_names() {
     assert_eq!(label, "example.com/v2 webhook");
     // Exact: the v2 request does not match a v1 rule
     assert!(hook.requests("record", "d").is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deletes_are_admitted_on_the_old_object() {
+    let s = server("admission-delete").await;
+    let hook = Webhook::start().await;
+    let guarded = |behaviour: &str| {
+        hook.hook(
+            behaviour,
+            json!({"rules": [{"apiGroups": [""], "apiVersions": ["v1"], "resources": ["configmaps"], "operations": ["DELETE"]}],
+                "objectSelector": {"matchLabels": {"guarded": "yes"}}}),
+        )
+    };
+    s.kubectl_ok(
+        &["apply", "-f", "-"],
+        Some(&validating("guard", vec![guarded("deny")])),
+    )
+    .await;
+    let kept = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: kept, namespace: default, labels: {guarded: \"yes\"}}\n";
+    s.kubectl_ok(&["apply", "-f", "-"], Some(kept)).await;
+    s.kubectl_ok(&["create", "configmap", "free", "-n", "default"], None)
+        .await;
+
+    // a validating webhook denies the delete of what its selector picks, on the old object
+    let err = fails(&s, &["delete", "configmap", "kept", "-n", "default"]).await;
+    assert!(
+        err.contains("admission webhook \"deny.example.com\" denied the request: kept by the test"),
+        "{err}"
+    );
+    s.kubectl_ok(&["get", "configmap", "kept", "-n", "default"], None)
+        .await;
+    let seen = &hook.requests("deny", "kept")[0];
+    assert_eq!(seen["operation"], "DELETE");
+    assert!(seen["object"].is_null());
+    assert_eq!(seen["oldObject"]["metadata"]["labels"]["guarded"], "yes");
+    assert_eq!(seen["options"]["kind"], "DeleteOptions");
+    assert_eq!(seen["userInfo"]["username"], "admin");
+    s.kubectl_ok(&["delete", "configmap", "free", "-n", "default"], None)
+        .await;
+    assert!(hook.requests("deny", "free").is_empty());
+
+    // a mutating webhook may not patch a delete
+    s.kubectl_ok(&["delete", "validatingwebhookconfiguration", "guard"], None)
+        .await;
+    s.kubectl_ok(
+        &["apply", "-f", "-"],
+        Some(&mutating("labeller", vec![guarded("label")])),
+    )
+    .await;
+    let err = fails(&s, &["delete", "configmap", "kept", "-n", "default"]).await;
+    assert!(
+        err.contains("admission webhook \"label.example.com\" attempted to modify the object"),
+        "{err}"
+    );
+    s.kubectl_ok(&["get", "configmap", "kept", "-n", "default"], None)
+        .await;
 }

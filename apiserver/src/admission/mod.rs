@@ -22,8 +22,8 @@
 //! - Dry run: a matching webhook whose `sideEffects` is not `None`/`NoneOnDryRun` makes the
 //!   request fail with 400; the others are called with `dryRun: true`.
 //! - The review's `userInfo` is the requesting user, `system:apiserver` for the server's own
-//!   writes. Dispatched for CREATE and UPDATE (the object and its `status` subresource); not for
-//!   DELETE or CONNECT.
+//!   writes. Dispatched for CREATE and UPDATE (the object and its `status` subresource) and
+//!   DELETE (`oldObject` only; a mutating webhook's patch is an error); not for CONNECT.
 //!
 //! Configurations are read from a watch-fed cache ([`WebhookCache`]), never listed per write.
 
@@ -55,6 +55,8 @@ pub enum Operation {
     Create,
     /// PUT/PATCH.
     Update,
+    /// DELETE (also of each object of a collection).
+    Delete,
 }
 
 impl Operation {
@@ -62,6 +64,7 @@ impl Operation {
         match self {
             Self::Create => "CREATE",
             Self::Update => "UPDATE",
+            Self::Delete => "DELETE",
         }
     }
 }
@@ -131,6 +134,33 @@ pub async fn validate(
         }
     }
     Ok(a.warnings)
+}
+
+/// DELETE of `old` (the stored object): the matching mutating webhooks are called (a patch is
+/// an error: there is no object to change), then the validating ones, as kube-apiserver does.
+pub async fn admit_delete(state: &AppState, req: Request<'_>, old: &Value) -> ApiResult<()> {
+    let hooks = state.webhooks.snapshot();
+    if exempt(req.res) {
+        return Ok(());
+    }
+    let mut a = Admission::new(state, req, Some(old));
+    for hook in &hooks.mutating {
+        if let Some(target) = a.matches(hook, old).await?
+            && let Some((_, Some(patch))) = a.send(hook, &target, old, true).await?
+            && !patch.as_array().is_some_and(Vec::is_empty)
+        {
+            return Err(ApiError::internal(format!(
+                "Internal error occurred: admission webhook \"{}\" attempted to modify the object, which is not supported for this operation",
+                hook.name
+            )));
+        }
+    }
+    for hook in &hooks.validating {
+        if let Some(target) = a.matches(hook, old).await? {
+            a.send(hook, &target, old, false).await?;
+        }
+    }
+    Ok(())
 }
 
 /// After a successful write of `res` through this server: a webhook configuration is in effect
@@ -366,10 +396,12 @@ impl<'a> Admission<'a> {
         let gvk = |r: &Resource| json!({"group": r.group, "version": r.version, "kind": r.kind});
         let gvr =
             |r: &Resource| json!({"group": r.group, "version": r.version, "resource": r.plural});
-        let mut options = json!({
-            "apiVersion": "meta.k8s.io/v1",
-            "kind": if req.operation == Operation::Create { "CreateOptions" } else { "UpdateOptions" },
-        });
+        let kind = match req.operation {
+            Operation::Create => "CreateOptions",
+            Operation::Update => "UpdateOptions",
+            Operation::Delete => "DeleteOptions",
+        };
+        let mut options = json!({"apiVersion": "meta.k8s.io/v1", "kind": kind});
         if !opts.field_manager.is_empty() {
             options["fieldManager"] = json!(opts.field_manager);
         }
@@ -382,7 +414,7 @@ impl<'a> Admission<'a> {
             "name": obj.pointer("/metadata/name"),
             "operation": req.operation.as_str(),
             "userInfo": user,
-            "object": obj,
+            "object": if req.operation == Operation::Delete { &Value::Null } else { obj },
             "oldObject": old,
             "dryRun": opts.dry_run,
             "options": options,
