@@ -283,10 +283,18 @@ pub fn json_path_to_pointer(p: &str) -> String {
 
 /// Rebuilds the registry's custom resources from the stored, established CRDs.
 pub async fn reload(state: &AppState) -> ApiResult<()> {
-    reload_registry(&state.store, &state.registry).await
+    reload_registry(&state.store, &state.registry).await?;
+    Ok(())
 }
 
-pub async fn reload_registry(store: &cellfed_store::Store, registry: &Registry) -> ApiResult<()> {
+/// Serializes reloads, so that the registry always ends up with the newest LIST: a reload after
+/// a write and one driven by the watch never overwrite a newer set with an older one.
+static RELOADING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Rebuilds the registry's custom resources from one LIST of the stored CRDs; returns the
+/// revision read at.
+pub async fn reload_registry(store: &cellfed_store::Store, registry: &Registry) -> ApiResult<i64> {
+    let _serial = RELOADING.lock().await;
     let list = store.list(CRD_PREFIX, Default::default()).await?;
     let mut custom = Vec::new();
     for kv in list.items {
@@ -310,7 +318,31 @@ pub async fn reload_registry(store: &cellfed_store::Store, registry: &Registry) 
         custom.extend(resources(&crd));
     }
     registry.set_custom(custom);
-    Ok(())
+    Ok(list.revision)
+}
+
+/// Keeps the served custom resources in step with the stored CRDs until the task is aborted,
+/// so a CRD created, changed or deleted through another replica on the same database is served
+/// here within the store's poll interval.
+pub async fn follow(state: AppState) {
+    let (store, registry) = (state.store.clone(), state.registry.clone());
+    let reload = || {
+        let (store, registry) = (store.clone(), registry.clone());
+        async move {
+            reload_registry(&store, &registry)
+                .await
+                .map_err(|e| e.message)
+        }
+    };
+    // writes through this server reload at once too; a second reload costs one LIST
+    crate::follow::follow(
+        store.clone(),
+        CRD_PREFIX,
+        "custom resource definitions",
+        || 0,
+        reload,
+    )
+    .await;
 }
 
 #[cfg(test)]

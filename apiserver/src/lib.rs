@@ -11,6 +11,7 @@ pub mod crd;
 pub mod discovery;
 pub mod encryption;
 pub mod error;
+pub mod follow;
 pub mod gc;
 pub mod limits;
 pub mod list;

@@ -309,7 +309,7 @@ async fn route(
                         &name,
                         &options,
                         q.get("propagationPolicy").map(String::as_str),
-                        opts.dry_run,
+                        &opts,
                     )
                     .await
                     {
@@ -421,7 +421,7 @@ async fn route(
                         name,
                         &options,
                         q.get("propagationPolicy").map(String::as_str),
-                        opts.dry_run,
+                        &opts,
                     )
                     .await?;
                     Ok(json_response(StatusCode::OK, &obj, &[]))

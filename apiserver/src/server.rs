@@ -366,9 +366,11 @@ async fn security(
     })
 }
 
-/// Creates `default`, `kube-system`, `kube-public`, `kube-node-lease` if missing and loads CRDs.
+/// Creates `default`, `kube-system`, `kube-public`, `kube-node-lease` if missing; loads CRDs and
+/// webhook configurations.
 pub async fn bootstrap(state: &AppState) -> Result<(), crate::error::ApiError> {
     crate::crd::reload(state).await?;
+    state.webhooks.refresh(&state.store).await?;
     let Some(res) = state.registry.find("", "v1", "namespaces") else {
         return Ok(());
     };
@@ -515,6 +517,9 @@ impl Server {
             .as_ref()
             .filter(|s| s.modes.contains(&Mode::Rbac))
             .map(|s| tokio::spawn(s.rbac.clone().follow(self.state.store.clone())));
+        // what other replicas write: CRDs served and webhook configurations called here
+        let crds = tokio::spawn(crate::crd::follow(self.state.clone()));
+        let webhooks = tokio::spawn(self.state.webhooks.clone().follow(self.state.store.clone()));
         let router = crate::router(self.state.clone());
         let acceptor = self.tls.map(tokio_rustls::TlsAcceptor::from);
         let mut conns = tokio::task::JoinSet::new();
@@ -562,7 +567,7 @@ impl Server {
         let _ = gc.await;
         compactor.abort();
         let _ = compactor.await;
-        for task in simulator.into_iter().chain(rbac) {
+        for task in simulator.into_iter().chain(rbac).chain([crds, webhooks]) {
             task.abort();
             let _ = task.await;
         }

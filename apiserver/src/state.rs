@@ -47,6 +47,8 @@ pub struct AppState {
     pub conversion_timeout: std::time::Duration,
     /// Keep-alive connections to conversion and admission webhooks.
     pub webhook_clients: Arc<crate::webhook_client::WebhookClients>,
+    /// Mutating and validating webhook configurations, followed through a store watch.
+    pub webhooks: Arc<crate::admission::WebhookCache>,
 }
 
 impl AppState {
@@ -64,6 +66,7 @@ impl AppState {
             decode_errors: crate::metrics::decode_errors(),
             conversion_timeout: crate::conversion::DEFAULT_CONVERSION_TIMEOUT,
             webhook_clients: Arc::default(),
+            webhooks: Arc::default(),
         }
     }
 

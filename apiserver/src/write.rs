@@ -289,22 +289,21 @@ pub async fn create(
         obj["spec"] = json!({"finalizers": ["kubernetes"]});
         obj["status"] = json!({"phase": "Active"});
     }
-    let warnings = admit(res, &mut obj, opts, &now)?;
+    let admission = crate::admission::Request {
+        res,
+        operation: crate::admission::Operation::Create,
+        subresource: "",
+        opts,
+    };
+    let mut warnings = crate::admission::mutate(state, admission, &mut obj, None).await?;
+    warnings.extend(admit(res, &mut obj, opts, &now)?);
     crate::auth::escalation::check(state, res, ns, &obj, None, opts.user.as_ref())?;
     let member = state.member.clone();
     let _allocation = match &member {
         Some(m) => m.admit(state, res, None, &mut obj).await?,
         None => None,
     };
-    crate::admission::validate(
-        state,
-        res,
-        crate::admission::Operation::Create,
-        &obj,
-        None,
-        opts,
-    )
-    .await?;
+    warnings.extend(crate::admission::validate(state, admission, &obj, None).await?);
     if res.namespaced {
         check_namespace(state, res, ns.unwrap_or_default(), &name).await?;
     }
@@ -333,6 +332,7 @@ pub async fn create(
     if res.kind == "CustomResourceDefinition" {
         crd::reload(state).await?;
     }
+    crate::admission::written(state, res).await;
     Ok(Outcome {
         object: respond(state, res, &kv).await?,
         warnings,
@@ -410,20 +410,20 @@ pub async fn update(
     let mut new = match part {
         Part::Main => {
             let mut n = obj;
-            warnings = admit(res, &mut n, opts, &now)?;
+            let admission = crate::admission::Request {
+                res,
+                operation: crate::admission::Operation::Update,
+                subresource: "",
+                opts,
+            };
+            let mut w = crate::admission::mutate(state, admission, &mut n, Some(&old)).await?;
+            w.extend(admit(res, &mut n, opts, &now)?);
             crate::auth::escalation::check(state, res, ns, &n, Some(&old), opts.user.as_ref())?;
             if let Some(m) = &member {
                 _allocation = m.admit(state, res, Some(&old), &mut n).await?;
             }
-            crate::admission::validate(
-                state,
-                res,
-                crate::admission::Operation::Update,
-                &n,
-                Some(&old),
-                opts,
-            )
-            .await?;
+            w.extend(crate::admission::validate(state, admission, &n, Some(&old)).await?);
+            warnings = w;
             let mut n = state.to_storage(res, n).await?;
             if res.has_status() && res.kind != "CustomResourceDefinition" {
                 match old.get("status") {
@@ -439,7 +439,16 @@ pub async fn update(
         }
         Part::Status => {
             let mut n = obj;
-            warnings = admit(res, &mut n, opts, &now)?;
+            let admission = crate::admission::Request {
+                res,
+                operation: crate::admission::Operation::Update,
+                subresource: "status",
+                opts,
+            };
+            let mut w = crate::admission::mutate(state, admission, &mut n, Some(&old)).await?;
+            w.extend(admit(res, &mut n, opts, &now)?);
+            w.extend(crate::admission::validate(state, admission, &n, Some(&old)).await?);
+            warnings = w;
             let n = state.to_storage(res, n).await?;
             let mut merged = old.clone();
             match n.get("status") {
@@ -559,6 +568,7 @@ pub async fn update(
     if res.kind == "CustomResourceDefinition" {
         crd::reload(state).await?;
     }
+    crate::admission::written(state, res).await;
     Ok(Outcome {
         object: respond(state, res, &kv).await?,
         warnings,
@@ -575,7 +585,8 @@ fn without_volatile(obj: &Value) -> Value {
     o
 }
 
-/// DELETE of one object. `options` is the DeleteOptions body (or `{}`).
+/// DELETE of one object. `options` is the DeleteOptions body (or `{}`); admission webhooks see
+/// `opts.user`, and nothing is deleted with `opts.dry_run`.
 pub async fn delete(
     state: &AppState,
     res: &Resource,
@@ -583,14 +594,14 @@ pub async fn delete(
     name: &str,
     options: &Value,
     policy_param: Option<&str>,
-    dry_run: bool,
+    opts: &WriteOpts,
 ) -> ApiResult<Value> {
     // as kube-apiserver's GuaranteedUpdate: a write that raced the delete makes it read again,
     // unless the caller asked for a resourceVersion precondition
     let precondition = options.pointer("/preconditions/resourceVersion").is_some();
     let mut attempts = 0;
     loop {
-        match delete_attempt(state, res, ns, name, options, policy_param, dry_run).await {
+        match delete_attempt(state, res, ns, name, options, policy_param, opts).await {
             Err(e) if !precondition && attempts < DELETE_ATTEMPTS && e.is_modified() => {
                 attempts += 1;
             }
@@ -609,8 +620,9 @@ async fn delete_attempt(
     name: &str,
     options: &Value,
     policy_param: Option<&str>,
-    dry_run: bool,
+    opts: &WriteOpts,
 ) -> ApiResult<Value> {
+    let dry_run = opts.dry_run;
     let key = res.key(ns, name);
     let Some(kv) = state.store.get(&key, None).await? else {
         return Err(ApiError::not_found(&res.group, &res.plural, name));
@@ -626,6 +638,13 @@ async fn delete_attempt(
             "namespaces \"{name}\" is forbidden: this namespace may not be deleted"
         )));
     }
+    let admission = crate::admission::Request {
+        res,
+        operation: crate::admission::Operation::Delete,
+        subresource: "",
+        opts,
+    };
+    crate::admission::admit_delete(state, admission, &obj).await?;
     let policy = policy_param
         .or_else(|| options.get("propagationPolicy").and_then(Value::as_str))
         .or_else(|| {
@@ -696,6 +715,7 @@ async fn delete_attempt(
         if res.kind == "CustomResourceDefinition" {
             crd::reload(state).await?;
         }
+        crate::admission::written(state, res).await;
         out = respond(state, res, &kv).await?;
         return Ok(out);
     }
@@ -715,6 +735,7 @@ async fn delete_attempt(
     if res.kind == "CustomResourceDefinition" {
         crd::reload(state).await?;
     }
+    crate::admission::written(state, res).await;
     Ok(out)
 }
 

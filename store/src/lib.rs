@@ -210,6 +210,42 @@ pub(crate) struct Inner {
     hub: Arc<watch::Hub>,
     writer: write::Writer,
     config: Config,
+    /// LIST calls by prefix, for diagnostics and tests.
+    lists: ListCalls,
+}
+
+/// How many LISTs were served per prefix (at most [`ListCalls::MAX_PREFIXES`] prefixes are told
+/// apart; LISTs of further prefixes are counted under `""`).
+#[derive(Default)]
+struct ListCalls(std::sync::Mutex<std::collections::HashMap<String, u64>>);
+
+impl ListCalls {
+    const MAX_PREFIXES: usize = 4096;
+
+    fn add(&self, prefix: &str) {
+        let Ok(mut m) = self.0.lock() else {
+            return;
+        };
+        if let Some(n) = m.get_mut(prefix) {
+            *n += 1;
+        } else if m.len() < Self::MAX_PREFIXES {
+            m.insert(prefix.to_owned(), 1);
+        } else {
+            *m.entry(String::new()).or_default() += 1;
+        }
+    }
+
+    fn under(&self, prefix: &str) -> u64 {
+        self.0
+            .lock()
+            .map(|m| {
+                m.iter()
+                    .filter(|(p, _)| p.starts_with(prefix))
+                    .map(|(_, n)| n)
+                    .sum()
+            })
+            .unwrap_or(0)
+    }
 }
 
 impl Drop for Inner {
@@ -286,6 +322,7 @@ impl Store {
                 hub,
                 writer,
                 config,
+                lists: ListCalls::default(),
             }),
             transform: transform::Transform::default(),
         })
@@ -341,6 +378,7 @@ impl Store {
 
     /// Keys under `prefix` in key order. `limit: Some(0)` is treated as no limit.
     pub async fn list(&self, prefix: &str, options: ListOptions) -> Result<ListResult> {
+        self.inner.lists.add(prefix);
         let mut result = read::list(&self.inner, prefix, options).await?;
         if self.transform.is_set() {
             result.items = result
@@ -350,6 +388,12 @@ impl Store {
                 .collect::<Result<_>>()?;
         }
         Ok(result)
+    }
+
+    /// How many LISTs this handle (and its clones) served of prefixes starting with `prefix`:
+    /// lets tests and diagnostics show that a path reads from a cache instead of the database.
+    pub fn list_calls(&self, prefix: &str) -> u64 {
+        self.inner.lists.under(prefix)
     }
 
     /// Number of live keys under `prefix`, and the revision counted at.
