@@ -30,12 +30,19 @@ struct Target {
     watch_path: bool,
 }
 
-fn json_response(code: StatusCode, body: &Value, warnings: &[String]) -> Response {
-    let mut r = (code, body.to_string()).into_response();
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
+/// The response for `body`: protobuf when the client prefers it and the kind has a protobuf
+/// form, JSON otherwise.
+fn respond(headers: &HeaderMap, code: StatusCode, body: &Value, warnings: &[String]) -> Response {
+    let proto = crate::protobuf::preferred(headers)
+        .then(|| crate::protobuf::encode(body))
+        .flatten();
+    let (content_type, bytes) = match proto {
+        Some(b) => (crate::protobuf::MEDIA_TYPE, Body::from(b)),
+        None => ("application/json", Body::from(body.to_string())),
+    };
+    let mut r = (code, bytes).into_response();
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     for w in warnings {
         if let Ok(v) = HeaderValue::from_str(&format!("299 - {:?}", w)) {
             r.headers_mut().append(header::WARNING, v);
@@ -46,9 +53,27 @@ fn json_response(code: StatusCode, body: &Value, warnings: &[String]) -> Respons
 
 /// The fallback handler: discovery below group/version and all resource requests.
 pub async fn dispatch(State(state): State<AppState>, req: Request) -> Response {
+    let proto = crate::protobuf::preferred(req.headers());
     match handle(state, req).await {
         Ok(r) => r,
-        Err(e) => e.into_response(),
+        Err(e) => {
+            // A Status in protobuf for clients that prefer it, as kube-apiserver answers them.
+            let status = proto
+                .then(|| crate::protobuf::encode(&e.status()))
+                .flatten();
+            let resp = e.into_response();
+            match status {
+                Some(bytes) => {
+                    let (mut parts, _) = resp.into_parts();
+                    parts.headers.insert(
+                        header::CONTENT_TYPE,
+                        HeaderValue::from_static(crate::protobuf::MEDIA_TYPE),
+                    );
+                    Response::from_parts(parts, Body::from(bytes))
+                }
+                None => resp,
+            }
+        }
     }
 }
 
@@ -90,7 +115,7 @@ async fn handle(state: AppState, req: Request) -> ApiResult<Response> {
             obj,
         )
         .await?;
-        return Ok(json_response(code, &out, &[]));
+        return Ok(respond(&parts.headers, code, &out, &[]));
     }
     if let (Some(name), Some("token"), Some(ns)) =
         (&target.name, target.sub.as_deref(), &target.namespace)
@@ -109,7 +134,7 @@ async fn handle(state: AppState, req: Request) -> ApiResult<Response> {
         let (code, out) =
             crate::auth::token_request::create(&state, &target.res, ns, name, obj, opts.dry_run)
                 .await?;
-        return Ok(json_response(code, &out, &[]));
+        return Ok(respond(&parts.headers, code, &out, &[]));
     }
     route(
         &state,
@@ -273,14 +298,14 @@ async fn route(
                 } else {
                     list::list_object(&res, l)
                 };
-                Ok(json_response(StatusCode::OK, &body, &warnings))
+                Ok(respond(headers, StatusCode::OK, &body, &warnings))
             }
             Method::POST => {
                 let opts = write_opts(headers, q, user)?;
                 let obj = decode_body(headers, &body)?;
                 let Outcome { object, warnings } =
                     write::create(state, &res, ns, obj, &opts).await?;
-                Ok(json_response(StatusCode::CREATED, &object, &warnings))
+                Ok(respond(headers, StatusCode::CREATED, &object, &warnings))
             }
             Method::DELETE => {
                 let opts = write_opts(headers, q, user)?;
@@ -319,7 +344,7 @@ async fn route(
                     }
                 }
                 let body = json!({"kind": res.list_kind(), "apiVersion": res.api_version(), "metadata": {"resourceVersion": l.revision.to_string()}, "items": deleted});
-                Ok(json_response(StatusCode::OK, &body, &[]))
+                Ok(respond(headers, StatusCode::OK, &body, &[]))
             }
             _ => Err(ApiError::method_not_allowed()),
         },
@@ -353,7 +378,8 @@ async fn route(
             match (method.clone(), sub) {
                 (Method::GET, Some("scale")) => {
                     let obj = get(state, &res, ns, name).await?;
-                    Ok(json_response(
+                    Ok(respond(
+                        headers,
                         StatusCode::OK,
                         &crate::scale::to_scale(&res, &obj),
                         &[],
@@ -379,7 +405,7 @@ async fn route(
                     } else {
                         obj
                     };
-                    Ok(json_response(StatusCode::OK, &body, &[]))
+                    Ok(respond(headers, StatusCode::OK, &body, &[]))
                 }
                 (Method::PUT, Some("scale")) => {
                     let opts = write_opts(headers, q, user)?;
@@ -387,7 +413,8 @@ async fn route(
                     let obj = get(state, &res, ns, name).await?;
                     let new = crate::scale::apply_scale(&res, obj, &scale)?;
                     let out = write::update(state, &res, ns, name, new, Part::Main, &opts).await?;
-                    Ok(json_response(
+                    Ok(respond(
+                        headers,
                         StatusCode::OK,
                         &crate::scale::to_scale(&res, &out.object),
                         &out.warnings,
@@ -397,7 +424,7 @@ async fn route(
                     let opts = write_opts(headers, q, user)?;
                     let obj = decode_body(headers, &body)?;
                     let out = write::update(state, &res, ns, name, obj, part, &opts).await?;
-                    Ok(json_response(StatusCode::OK, &out.object, &out.warnings))
+                    Ok(respond(headers, StatusCode::OK, &out.object, &out.warnings))
                 }
                 (Method::PATCH, sub) => {
                     let opts = write_opts(headers, q, user)?;
@@ -405,7 +432,7 @@ async fn route(
                     let (code, out) =
                         patch_object(state, &res, ns, name, sub, headers, &body, &opts, force)
                             .await?;
-                    Ok(json_response(code, &out.object, &out.warnings))
+                    Ok(respond(headers, code, &out.object, &out.warnings))
                 }
                 (Method::DELETE, None) => {
                     let opts = write_opts(headers, q, user)?;
@@ -424,7 +451,7 @@ async fn route(
                         opts.dry_run,
                     )
                     .await?;
-                    Ok(json_response(StatusCode::OK, &obj, &[]))
+                    Ok(respond(headers, StatusCode::OK, &obj, &[]))
                 }
                 _ => Err(ApiError::method_not_allowed()),
             }
