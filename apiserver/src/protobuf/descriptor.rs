@@ -77,6 +77,7 @@ pub struct Message {
     /// `api.apps.v1.Deployment` (k8s-pb's module path and name).
     pub name: String,
     pub special: Option<Special>,
+    /// In tag order, the order Go writes them.
     pub fields: Vec<Field>,
     by_tag: HashMap<u32, usize>,
 }
@@ -195,6 +196,7 @@ impl Table {
                     ty,
                 });
             }
+            fields.sort_by_key(|f| f.tag);
             let by_tag = fields.iter().enumerate().map(|(i, f)| (f.tag, i)).collect();
             let mut m = Message {
                 name: raw.name.clone(),

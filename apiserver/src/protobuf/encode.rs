@@ -32,9 +32,7 @@ pub fn fields(t: &Table, m: &Message, v: &Value, w: &mut Writer) -> Result<(), S
         Value::Null => return Ok(()),
         other => return Err(format!("{other} is not an object")),
     };
-    let mut order: Vec<_> = m.fields.iter().collect();
-    order.sort_by_key(|f| f.tag);
-    for f in order {
+    for f in &m.fields {
         if f.label == Label::Inline {
             // the embedded struct's fields are this object's
             value(t, f.ty, f.tag, v, w).map_err(|e| format!("{}: {e}", f.json))?;
