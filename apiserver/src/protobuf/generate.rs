@@ -5,7 +5,8 @@
 //!
 //! `descriptors_match_k8s_pb` fails when the committed file is not what this produces; run
 //! `CELLFED_WRITE_DESCRIPTORS=1 cargo test -p cellfed-apiserver --lib protobuf::generate` to
-//! rewrite it after a k8s-pb or k8s-openapi upgrade.
+//! rewrite it after a k8s-pb or k8s-openapi upgrade (`CELLFED_SHOW_UNMATCHED=1` lists the fields
+//! k8s-openapi does not name, whose JSON name is camel-cased from prost's instead).
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -271,6 +272,9 @@ pub fn generate() -> String {
                 out.push_str(&format!("{tag} {json} {label} {ty}\n"));
             }
         }
+    }
+    if std::env::var_os("CELLFED_SHOW_UNMATCHED").is_some() {
+        eprintln!("{unmatched:#?}");
     }
     // fields newer than the k8s-openapi version read (camel-cased from prost's name instead)
     assert!(

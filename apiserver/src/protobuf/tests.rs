@@ -134,7 +134,14 @@ fn round_trips_over_many_kinds() {
     round_trip(
         json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
         "spec": {"hostIPC": true, "hostPID": true, "hostNetwork": false, "dnsConfig": {"options": [{"name": "ndots", "value": "2"}]},
-            "containers": [{"name": "c", "image": "i"}], "overhead": {"cpu": "10m"}},
+            "containers": [{"name": "c", "image": "i",
+                "env": [{"name": "S", "valueFrom": {"secretKeyRef": {"name": "creds", "key": "user", "optional": false}}}],
+                "envFrom": [{"configMapRef": {"name": "cfg"}}],
+                "volumeMounts": [{"name": "v", "mountPath": "/etc/v", "readOnly": true}]}],
+            "volumes": [{"name": "v", "configMap": {"name": "cfg", "defaultMode": 420, "items": [{"key": "a", "path": "a.txt"}]}},
+                        {"name": "p", "projected": {"sources": [{"secret": {"name": "s"}}]}},
+                        {"name": "e", "emptyDir": {"sizeLimit": "1Gi"}}],
+            "overhead": {"cpu": "10m"}},
         "status": {"podIP": "10.1.0.5", "podIPs": [{"ip": "10.1.0.5"}], "hostIPs": [{"ip": "192.0.2.1"}],
             "startTime": "2024-01-01T00:00:00Z"}}),
     );
