@@ -56,24 +56,8 @@ pub async fn dispatch(State(state): State<AppState>, req: Request) -> Response {
     let proto = crate::protobuf::preferred(req.headers());
     match handle(state, req).await {
         Ok(r) => r,
-        Err(e) => {
-            // A Status in protobuf for clients that prefer it, as kube-apiserver answers them.
-            let status = proto
-                .then(|| crate::protobuf::encode(&e.status()))
-                .flatten();
-            let resp = e.into_response();
-            match status {
-                Some(bytes) => {
-                    let (mut parts, _) = resp.into_parts();
-                    parts.headers.insert(
-                        header::CONTENT_TYPE,
-                        HeaderValue::from_static(crate::protobuf::MEDIA_TYPE),
-                    );
-                    Response::from_parts(parts, Body::from(bytes))
-                }
-                None => resp,
-            }
-        }
+        Err(e) if proto => crate::protobuf::error_response(e),
+        Err(e) => e.into_response(),
     }
 }
 

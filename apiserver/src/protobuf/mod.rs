@@ -20,7 +20,9 @@ mod generate;
 #[cfg(test)]
 mod tests;
 
-use http::{HeaderMap, header};
+use axum::body::Body;
+use axum::response::{IntoResponse, Response};
+use http::{HeaderMap, HeaderValue, header};
 use k8s_pb::apimachinery::pkg::runtime::{TypeMeta, Unknown};
 use prost::Message as _;
 use serde_json::Value;
@@ -92,6 +94,20 @@ pub fn encode(obj: &Value) -> Option<Vec<u8>> {
         return None;
     }
     Some(envelope(api_version, kind, w.buf))
+}
+
+/// An error as kube-apiserver answers clients that prefer protobuf: the Status in protobuf.
+pub fn error_response(e: ApiError) -> Response {
+    let status = encode(&e.status());
+    let resp = e.into_response();
+    let Some(bytes) = status else {
+        return resp;
+    };
+    let (mut parts, _) = resp.into_parts();
+    parts
+        .headers
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(MEDIA_TYPE));
+    Response::from_parts(parts, Body::from(bytes))
 }
 
 /// `k8s\0` + `runtime.Unknown` around an encoded object.
