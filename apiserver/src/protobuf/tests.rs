@@ -453,3 +453,19 @@ fn the_table_parses() {
     assert!(t.kind("apps/v1", "Deployment").is_some());
     assert!(t.kind("v1", "Status").is_some());
 }
+
+/// Every built-in resource the server serves has a protobuf form, and so does its list kind
+/// (the access reviews are create-only and have none).
+#[test]
+fn every_served_builtin_kind_has_a_message() {
+    for r in crate::registry::builtins() {
+        let lists = (!r.is_review()).then(|| r.list_kind());
+        for kind in std::iter::once(r.kind.clone()).chain(lists) {
+            assert!(
+                TABLE.kind(&r.api_version(), &kind).is_some(),
+                "{} {kind}",
+                r.api_version()
+            );
+        }
+    }
+}
