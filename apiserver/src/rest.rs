@@ -248,6 +248,23 @@ fn include_object(q: &HashMap<String, String>) -> IncludeObject {
     }
 }
 
+/// How a watch renders its events: tables, protobuf frames for built-in kinds when the client
+/// prefers protobuf, JSON lines otherwise.
+fn watch_render(
+    res: &Resource,
+    headers: &HeaderMap,
+    q: &HashMap<String, String>,
+    table: bool,
+) -> Render {
+    if table {
+        Render::Table(include_object(q))
+    } else if res.crd.is_none() && crate::protobuf::preferred(headers) {
+        Render::Protobuf
+    } else {
+        Render::Object
+    }
+}
+
 async fn route(
     state: &AppState,
     t: Target,
@@ -268,11 +285,7 @@ async fn route(
                     lq.watch = true;
                 }
                 if lq.watch {
-                    let render = if table {
-                        Render::Table(include_object(q))
-                    } else {
-                        Render::Object
-                    };
+                    let render = watch_render(&res, headers, q, table);
                     return watch::watch(state.clone(), res, t.namespace.clone(), lq, render).await;
                 }
                 let l = list::list(state, &res, ns, &lq).await?;
@@ -352,11 +365,7 @@ async fn route(
                 q2.insert("fieldSelector".into(), format!("metadata.name={name}"));
                 let mut lq = ListQuery::parse(&res, &q2)?;
                 lq.watch = true;
-                let render = if table {
-                    Render::Table(include_object(q))
-                } else {
-                    Render::Object
-                };
+                let render = watch_render(&res, headers, q, table);
                 return watch::watch(state.clone(), res, t.namespace.clone(), lq, render).await;
             }
             match (method.clone(), sub) {

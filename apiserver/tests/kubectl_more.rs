@@ -461,3 +461,51 @@ async fn malformed_protobuf_bodies_are_rejected() {
     assert_eq!(list["kind"], "DeploymentList");
     assert!(list["items"].as_array().is_none_or(Vec::is_empty), "{list}");
 }
+
+/// A watch of a built-in kind asked for in protobuf (client-go's typed informers ask so)
+/// streams length-prefixed `WatchEvent` frames whose objects are enveloped protobuf.
+#[tokio::test]
+async fn watches_stream_protobuf_frames_to_clients_that_prefer_it() {
+    use http_body_util::BodyExt;
+    use prost::Message;
+    use tower::ServiceExt;
+    let dir = common::TempDir::new("pb-watch");
+    let state = common::state(&dir).await;
+    let cm = serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "w"}, "data": {"a": "1"}});
+    let (code, _) =
+        common::json(&state, "POST", "/api/v1/namespaces/default/configmaps", &cm).await;
+    assert_eq!(code, 201);
+    let req = http::Request::builder()
+        .uri("/api/v1/namespaces/default/configmaps?watch=true&timeoutSeconds=10")
+        .header("accept", "application/vnd.kubernetes.protobuf, */*")
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let resp = cellfed_apiserver::router(state).oneshot(req).await.unwrap();
+    assert_eq!(
+        resp.headers()["content-type"],
+        "application/vnd.kubernetes.protobuf;stream=watch"
+    );
+    let mut body = resp.into_body();
+    let mut buf = Vec::new();
+    let frame_len =
+        |b: &[u8]| (b.len() >= 4).then(|| u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize);
+    common::within(30, "the first watch frame", async {
+        while frame_len(&buf).is_none_or(|n| buf.len() < 4 + n) {
+            let frame = body.frame().await.expect("a frame").expect("no body error");
+            if let Ok(data) = frame.into_data() {
+                buf.extend_from_slice(&data);
+            }
+        }
+    })
+    .await;
+    let n = frame_len(&buf).unwrap();
+    let event =
+        k8s_pb::apimachinery::pkg::apis::meta::v1::WatchEvent::decode(&buf[4..4 + n]).unwrap();
+    assert_eq!(event.r#type.as_deref(), Some("ADDED"));
+    let raw = event.object.and_then(|o| o.raw).unwrap();
+    let obj = cellfed_apiserver::protobuf::decode(&raw).unwrap();
+    assert_eq!(obj["kind"], "ConfigMap");
+    assert_eq!(obj["metadata"]["name"], "w");
+    assert_eq!(obj["data"]["a"], "1");
+}

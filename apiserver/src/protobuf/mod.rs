@@ -23,7 +23,8 @@ mod tests;
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, HeaderValue, header};
-use k8s_pb::apimachinery::pkg::runtime::{TypeMeta, Unknown};
+use k8s_pb::apimachinery::pkg::apis::meta::v1::WatchEvent;
+use k8s_pb::apimachinery::pkg::runtime::{RawExtension, TypeMeta, Unknown};
 use prost::Message as _;
 use serde_json::Value;
 
@@ -94,6 +95,28 @@ pub fn encode(obj: &Value) -> Option<Vec<u8>> {
         return None;
     }
     Some(envelope(api_version, kind, w.buf))
+}
+
+/// One watch event as kube-apiserver streams it to protobuf clients: a 4-byte big-endian length,
+/// then a `WatchEvent` (no envelope) whose object is the enveloped object. An object without a
+/// protobuf form becomes an ERROR event, which ends the client's watch.
+pub fn watch_frame(kind: &str, object: &Value) -> Vec<u8> {
+    let (kind, raw) = match encode(object) {
+        Some(raw) => (kind, raw),
+        None => {
+            let e =
+                ApiError::internal("the object has no protobuf form; watch with application/json");
+            ("ERROR", encode(&e.status()).unwrap_or_default())
+        }
+    };
+    let event = WatchEvent {
+        r#type: Some(kind.to_string()),
+        object: Some(RawExtension { raw: Some(raw) }),
+    };
+    let payload = event.encode_to_vec();
+    let mut out = (payload.len() as u32).to_be_bytes().to_vec();
+    out.extend(payload);
+    out
 }
 
 /// An error as kube-apiserver answers clients that prefer protobuf: the Status in protobuf.
