@@ -30,12 +30,19 @@ struct Target {
     watch_path: bool,
 }
 
-fn json_response(code: StatusCode, body: &Value, warnings: &[String]) -> Response {
-    let mut r = (code, body.to_string()).into_response();
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
+/// The response for `body`: protobuf when the client prefers it and the kind has a protobuf
+/// form, JSON otherwise.
+fn respond(headers: &HeaderMap, code: StatusCode, body: &Value, warnings: &[String]) -> Response {
+    let proto = crate::protobuf::preferred(headers)
+        .then(|| crate::protobuf::encode(body))
+        .flatten();
+    let (content_type, bytes) = match proto {
+        Some(b) => (crate::protobuf::MEDIA_TYPE, Body::from(b)),
+        None => ("application/json", Body::from(body.to_string())),
+    };
+    let mut r = (code, bytes).into_response();
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     for w in warnings {
         if let Ok(v) = HeaderValue::from_str(&format!("299 - {:?}", w)) {
             r.headers_mut().append(header::WARNING, v);
@@ -46,8 +53,10 @@ fn json_response(code: StatusCode, body: &Value, warnings: &[String]) -> Respons
 
 /// The fallback handler: discovery below group/version and all resource requests.
 pub async fn dispatch(State(state): State<AppState>, req: Request) -> Response {
+    let proto = crate::protobuf::preferred(req.headers());
     match handle(state, req).await {
         Ok(r) => r,
+        Err(e) if proto => crate::protobuf::error_response(e),
         Err(e) => e.into_response(),
     }
 }
@@ -90,7 +99,7 @@ async fn handle(state: AppState, req: Request) -> ApiResult<Response> {
             obj,
         )
         .await?;
-        return Ok(json_response(code, &out, &[]));
+        return Ok(respond(&parts.headers, code, &out, &[]));
     }
     if let (Some(name), Some("token"), Some(ns)) =
         (&target.name, target.sub.as_deref(), &target.namespace)
@@ -109,7 +118,7 @@ async fn handle(state: AppState, req: Request) -> ApiResult<Response> {
         let (code, out) =
             crate::auth::token_request::create(&state, &target.res, ns, name, obj, opts.dry_run)
                 .await?;
-        return Ok(json_response(code, &out, &[]));
+        return Ok(respond(&parts.headers, code, &out, &[]));
     }
     route(
         &state,
@@ -239,6 +248,23 @@ fn include_object(q: &HashMap<String, String>) -> IncludeObject {
     }
 }
 
+/// How a watch renders its events: tables, protobuf frames for built-in kinds when the client
+/// prefers protobuf, JSON lines otherwise.
+fn watch_render(
+    res: &Resource,
+    headers: &HeaderMap,
+    q: &HashMap<String, String>,
+    table: bool,
+) -> Render {
+    if table {
+        Render::Table(include_object(q))
+    } else if res.crd.is_none() && crate::protobuf::preferred(headers) {
+        Render::Protobuf
+    } else {
+        Render::Object
+    }
+}
+
 async fn route(
     state: &AppState,
     t: Target,
@@ -259,11 +285,7 @@ async fn route(
                     lq.watch = true;
                 }
                 if lq.watch {
-                    let render = if table {
-                        Render::Table(include_object(q))
-                    } else {
-                        Render::Object
-                    };
+                    let render = watch_render(&res, headers, q, table);
                     return watch::watch(state.clone(), res, t.namespace.clone(), lq, render).await;
                 }
                 let l = list::list(state, &res, ns, &lq).await?;
@@ -273,14 +295,14 @@ async fn route(
                 } else {
                     list::list_object(&res, l)
                 };
-                Ok(json_response(StatusCode::OK, &body, &warnings))
+                Ok(respond(headers, StatusCode::OK, &body, &warnings))
             }
             Method::POST => {
                 let opts = write_opts(headers, q, user)?;
                 let obj = decode_body(headers, &body)?;
                 let Outcome { object, warnings } =
                     write::create(state, &res, ns, obj, &opts).await?;
-                Ok(json_response(StatusCode::CREATED, &object, &warnings))
+                Ok(respond(headers, StatusCode::CREATED, &object, &warnings))
             }
             Method::DELETE => {
                 let opts = write_opts(headers, q, user)?;
@@ -319,7 +341,7 @@ async fn route(
                     }
                 }
                 let body = json!({"kind": res.list_kind(), "apiVersion": res.api_version(), "metadata": {"resourceVersion": l.revision.to_string()}, "items": deleted});
-                Ok(json_response(StatusCode::OK, &body, &[]))
+                Ok(respond(headers, StatusCode::OK, &body, &[]))
             }
             _ => Err(ApiError::method_not_allowed()),
         },
@@ -343,17 +365,14 @@ async fn route(
                 q2.insert("fieldSelector".into(), format!("metadata.name={name}"));
                 let mut lq = ListQuery::parse(&res, &q2)?;
                 lq.watch = true;
-                let render = if table {
-                    Render::Table(include_object(q))
-                } else {
-                    Render::Object
-                };
+                let render = watch_render(&res, headers, q, table);
                 return watch::watch(state.clone(), res, t.namespace.clone(), lq, render).await;
             }
             match (method.clone(), sub) {
                 (Method::GET, Some("scale")) => {
                     let obj = get(state, &res, ns, name).await?;
-                    Ok(json_response(
+                    Ok(respond(
+                        headers,
                         StatusCode::OK,
                         &crate::scale::to_scale(&res, &obj),
                         &[],
@@ -379,7 +398,7 @@ async fn route(
                     } else {
                         obj
                     };
-                    Ok(json_response(StatusCode::OK, &body, &[]))
+                    Ok(respond(headers, StatusCode::OK, &body, &[]))
                 }
                 (Method::PUT, Some("scale")) => {
                     let opts = write_opts(headers, q, user)?;
@@ -387,7 +406,8 @@ async fn route(
                     let obj = get(state, &res, ns, name).await?;
                     let new = crate::scale::apply_scale(&res, obj, &scale)?;
                     let out = write::update(state, &res, ns, name, new, Part::Main, &opts).await?;
-                    Ok(json_response(
+                    Ok(respond(
+                        headers,
                         StatusCode::OK,
                         &crate::scale::to_scale(&res, &out.object),
                         &out.warnings,
@@ -397,7 +417,7 @@ async fn route(
                     let opts = write_opts(headers, q, user)?;
                     let obj = decode_body(headers, &body)?;
                     let out = write::update(state, &res, ns, name, obj, part, &opts).await?;
-                    Ok(json_response(StatusCode::OK, &out.object, &out.warnings))
+                    Ok(respond(headers, StatusCode::OK, &out.object, &out.warnings))
                 }
                 (Method::PATCH, sub) => {
                     let opts = write_opts(headers, q, user)?;
@@ -405,7 +425,7 @@ async fn route(
                     let (code, out) =
                         patch_object(state, &res, ns, name, sub, headers, &body, &opts, force)
                             .await?;
-                    Ok(json_response(code, &out.object, &out.warnings))
+                    Ok(respond(headers, code, &out.object, &out.warnings))
                 }
                 (Method::DELETE, None) => {
                     let opts = write_opts(headers, q, user)?;
@@ -424,7 +444,7 @@ async fn route(
                         &opts,
                     )
                     .await?;
-                    Ok(json_response(StatusCode::OK, &obj, &[]))
+                    Ok(respond(headers, StatusCode::OK, &obj, &[]))
                 }
                 _ => Err(ApiError::method_not_allowed()),
             }

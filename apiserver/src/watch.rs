@@ -209,8 +209,8 @@ impl Outbox {
             .is_ok()
     }
 
-    fn send(&self, line: String, live: bool) -> Result<(), Refused> {
-        let line = Bytes::from(line);
+    fn send(&self, line: impl Into<Bytes>, live: bool) -> Result<(), Refused> {
+        let line: Bytes = line.into();
         let charge = Charge {
             bytes: line.len(),
             live,
@@ -227,7 +227,8 @@ impl Outbox {
     }
 
     /// Queues `line` if it fits this watch's share and the total.
-    fn try_push(&self, line: String) -> Result<(), Refused> {
+    fn try_push(&self, line: impl Into<Bytes>) -> Result<(), Refused> {
+        let line: Bytes = line.into();
         let bytes = line.len();
         if !self.reserve(bytes, true) {
             return Err(Refused::Full);
@@ -240,7 +241,8 @@ impl Outbox {
     }
 
     /// Queues `line` once this watch's share has room (not capped by the total).
-    async fn push_when_room(&self, line: String) -> Result<(), Refused> {
+    async fn push_when_room(&self, line: impl Into<Bytes>) -> Result<(), Refused> {
+        let line: Bytes = line.into();
         let bytes = line.len();
         loop {
             // A drain after a failed reserve leaves a permit in `drained`: no wake-up is lost.
@@ -256,7 +258,8 @@ impl Outbox {
     }
 
     /// Queues a last, small line whatever the budgets say (the ERROR that ends a watch).
-    fn push_last(&self, line: String) {
+    fn push_last(&self, line: impl Into<Bytes>) {
+        let line: Bytes = line.into();
         let bytes = line.len();
         self.reserve(bytes, false);
         self.buffers.take(bytes, false);
@@ -269,16 +272,14 @@ impl Outbox {
 pub enum Render {
     Object,
     Table(IncludeObject),
+    /// Objects in Kubernetes protobuf, each event a length-prefixed `WatchEvent` frame.
+    Protobuf,
 }
 
 fn event_line(kind: &str, object: Value) -> String {
     let mut s = json!({"type": kind, "object": object}).to_string();
     s.push('\n');
     s
-}
-
-fn error_line(err: &ApiError) -> String {
-    event_line("ERROR", err.status())
 }
 
 fn bookmark(res: &Resource, rev: i64, initial_end: bool) -> Value {
@@ -347,7 +348,7 @@ pub async fn watch(
         let render = Renderer { res: &res, render };
         for obj in initial_items {
             if outbox
-                .push_when_room(event_line("ADDED", render.object(obj)))
+                .push_when_room(render.line("ADDED", render.object(obj)))
                 .await
                 .is_err()
             {
@@ -356,7 +357,7 @@ pub async fn watch(
         }
         if q.send_initial_events
             && outbox
-                .push_when_room(event_line("BOOKMARK", bookmark(&res, start, true)))
+                .push_when_room(render.line("BOOKMARK", bookmark(&res, start, true)))
                 .await
                 .is_err()
         {
@@ -365,21 +366,23 @@ pub async fn watch(
         let events = match stream {
             Ok(s) => s,
             Err(e) => {
-                outbox.push_last(error_line(&e.into()));
+                outbox.push_last(render.error(&e.into()));
                 return;
             }
         };
         follow(&state, &res, &q, &render, &outbox, events, start).await;
     });
+    let content_type = match render {
+        Render::Protobuf => "application/vnd.kubernetes.protobuf;stream=watch",
+        _ => "application/json",
+    };
     let body = Body::from_stream(
         tokio_stream::wrappers::UnboundedReceiverStream::new(rx)
             .map(|queued| Ok::<_, std::convert::Infallible>(queued.line)),
     );
     let mut resp = body.into_response();
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     resp.headers_mut().insert(
         header::CACHE_CONTROL,
         HeaderValue::from_static("no-cache, private"),
@@ -396,7 +399,7 @@ struct Renderer<'a> {
 impl Renderer<'_> {
     fn object(&self, obj: Value) -> Value {
         match self.render {
-            Render::Object => obj,
+            Render::Object | Render::Protobuf => obj,
             Render::Table(include) => {
                 let rv = obj
                     .pointer("/metadata/resourceVersion")
@@ -411,6 +414,19 @@ impl Renderer<'_> {
                 )
             }
         }
+    }
+
+    /// One event as the stream carries it: a JSON line, or a protobuf frame.
+    fn line(&self, kind: &str, object: Value) -> Bytes {
+        match self.render {
+            Render::Protobuf => crate::protobuf::watch_frame(kind, &object).into(),
+            _ => event_line(kind, object).into(),
+        }
+    }
+
+    /// The ERROR event that ends a watch.
+    fn error(&self, err: &ApiError) -> Bytes {
+        self.line("ERROR", err.status())
     }
 }
 
@@ -441,7 +457,7 @@ async fn follow(
             limit = state.watches.per_watch,
             "ending a watch whose client fell behind"
         );
-        outbox.push_last(error_line(&ApiError::expired(format!(
+        outbox.push_last(render.error(&ApiError::expired(format!(
             "too old resource version: the client fell behind the watch of {} (more than {} bytes waiting); re-list",
             qualified(&res.group, &res.plural),
             state.watches.per_watch
@@ -456,7 +472,7 @@ async fn follow(
                     continue;
                 }
                 last_sent_bookmark = last;
-                event_line("BOOKMARK", bookmark(res, last, false))
+                render.line("BOOKMARK", bookmark(res, last, false))
             }
             ev = events.next() => {
                 let Some(ev) = ev else { return };
@@ -467,7 +483,7 @@ async fn follow(
                         return;
                     }
                     Err(e) => {
-                        outbox.push_last(error_line(&e.into()));
+                        outbox.push_last(render.error(&e.into()));
                         return;
                     }
                 };
@@ -479,7 +495,7 @@ async fn follow(
                     // watch so the client re-lists (the list leaves undecodable values out).
                     Err(e) => {
                         tracing::warn!(key = %ev.kv.key, revision = ev.kv.mod_revision, error = %e, "ending a watch at an event that cannot be delivered");
-                        outbox.push_last(error_line(&e));
+                        outbox.push_last(render.error(&e));
                         return;
                     }
                 }
@@ -505,7 +521,7 @@ async fn translate(
     q: &ListQuery,
     ev: &cellfed_store::Event,
     render: &Renderer<'_>,
-) -> ApiResult<Option<String>> {
+) -> ApiResult<Option<Bytes>> {
     let obj = state.decode(&ev.kv)?;
     let prev = match &ev.prev {
         Some(p) => Some(state.decode(p)?),
@@ -529,7 +545,7 @@ async fn translate(
         .await?
         .pop()
         .ok_or_else(|| ApiError::internal("conversion returned no object"))?;
-    Ok(Some(event_line(kind, render.object(obj))))
+    Ok(Some(render.line(kind, render.object(obj))))
 }
 
 #[cfg(test)]

@@ -854,7 +854,16 @@ async fn admission_webhooks_see_the_requesting_user() {
     succeeds(
         &s,
         &alice,
-        &["create", "configmap", "c", "-n", "tenant-a"],
+        // with data, so the create has a field to manage (an object with no fields of its
+        // own gets no managedFields entry, as in kube)
+        &[
+            "create",
+            "configmap",
+            "c",
+            "-n",
+            "tenant-a",
+            "--from-literal=a=1",
+        ],
         None,
     )
     .await;

@@ -16,7 +16,6 @@ pub mod rbac_cache;
 pub mod request_info;
 pub mod reviews;
 pub mod token_request;
-pub(crate) mod wire;
 
 use std::sync::Arc;
 use std::time::Duration;
