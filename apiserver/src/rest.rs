@@ -22,7 +22,7 @@ use crate::{MAX_BODY_BYTES, discovery, patch};
 /// What a resource path names.
 #[derive(Debug, Clone)]
 struct Target {
-    res: Resource,
+    res: std::sync::Arc<Resource>,
     namespace: Option<String>,
     name: Option<String>,
     sub: Option<String>,
@@ -264,7 +264,14 @@ async fn route(
                     } else {
                         Render::Object
                     };
-                    return watch::watch(state.clone(), res, t.namespace.clone(), lq, render).await;
+                    return watch::watch(
+                        state.clone(),
+                        Resource::clone(&res),
+                        t.namespace.clone(),
+                        lq,
+                        render,
+                    )
+                    .await;
                 }
                 let l = list::list(state, &res, ns, &lq).await?;
                 let warnings = l.skipped.clone();
@@ -348,7 +355,14 @@ async fn route(
                 } else {
                     Render::Object
                 };
-                return watch::watch(state.clone(), res, t.namespace.clone(), lq, render).await;
+                return watch::watch(
+                    state.clone(),
+                    Resource::clone(&res),
+                    t.namespace.clone(),
+                    lq,
+                    render,
+                )
+                .await;
             }
             match (method.clone(), sub) {
                 (Method::GET, Some("scale")) => {

@@ -1,9 +1,11 @@
 //! kubectl's columns for built-in kinds (kube's `pkg/printers/internalversion`): column
-//! definitions and the cells of one object.
+//! definitions and the cells of one object. Most kinds are data in [`super::kinds`]; the kinds
+//! here have rows that need a function of their own.
 
 use serde_json::{Value, json};
 
 use super::duration::{age, human_duration, parse_rfc3339};
+use super::kinds::Col;
 
 /// A column definition as `meta.k8s.io/v1` Table carries it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,17 +70,60 @@ const IMAGES: Column = c(
     "Images referenced by each container in the template.",
 );
 
+/// How a printer fills a row.
+pub enum Cells {
+    /// A function giving every cell after `Name` (when `Name` comes first).
+    Fn(fn(&Value, &str) -> Vec<Value>),
+    /// One cell per column.
+    Data(&'static [Col]),
+}
+
 /// The printer of one kind: its columns and how to fill a row.
 pub struct Printer {
     pub columns: Vec<Column>,
-    pub cells: fn(&Value, &str) -> Vec<Value>,
+    pub cells: Cells,
+}
+
+impl Printer {
+    /// The cells of `item`; `now` is the RFC 3339 time ages are computed from.
+    pub fn row(&self, item: &Value, now: &str) -> Vec<Value> {
+        match &self.cells {
+            Cells::Data(cols) => cols.iter().map(|c| c.cell.read(item, now)).collect(),
+            Cells::Fn(f) => {
+                let mut row = Vec::new();
+                if self.columns.first().is_some_and(|c| c.name == "Name") {
+                    row.push(item.pointer("/metadata/name").cloned().unwrap_or(json!("")));
+                }
+                row.extend(f(item, now));
+                row
+            }
+        }
+    }
 }
 
 /// kubectl's printer for a built-in kind; `Name` + `Created At` (kube's default table) for
 /// kinds without one.
 pub fn printer(group: &str, kind: &str) -> Printer {
-    let p =
-        |columns: Vec<Column>, cells: fn(&Value, &str) -> Vec<Value>| Printer { columns, cells };
+    if let Some(cols) = super::kinds::find(group, kind) {
+        let columns = cols
+            .iter()
+            .map(|c| Column {
+                name: c.name,
+                type_: c.type_,
+                format: c.format,
+                description: c.description,
+                priority: c.priority,
+            })
+            .collect();
+        return Printer {
+            columns,
+            cells: Cells::Data(cols),
+        };
+    }
+    let p = |columns: Vec<Column>, cells: fn(&Value, &str) -> Vec<Value>| Printer {
+        columns,
+        cells: Cells::Fn(cells),
+    };
     match (group, kind) {
         ("", "Pod") => p(
             vec![
@@ -129,47 +174,6 @@ pub fn printer(group: &str, kind: &str) -> Printer {
             ],
             pod,
         ),
-        ("", "Namespace") => p(
-            vec![
-                NAME,
-                c("Status", "string", 0, "The status of the namespace"),
-                AGE,
-            ],
-            |o, now| vec![s(o, "/status/phase"), age_of(o, now)],
-        ),
-        ("", "ConfigMap") => p(
-            vec![
-                NAME,
-                c("Data", "string", 0, "Data contains the configuration data."),
-                AGE,
-            ],
-            |o, now| {
-                vec![
-                    json!(len(o, "/data") + len(o, "/binaryData")),
-                    age_of(o, now),
-                ]
-            },
-        ),
-        ("", "Secret") => p(
-            vec![
-                NAME,
-                c(
-                    "Type",
-                    "string",
-                    0,
-                    "Used to facilitate programmatic handling of secret data.",
-                ),
-                c("Data", "string", 0, "Data contains the secret data."),
-                AGE,
-            ],
-            |o, now| {
-                vec![
-                    s(o, "/type"),
-                    json!(len(o, "/data") + len(o, "/stringData")),
-                    age_of(o, now),
-                ]
-            },
-        ),
         ("", "Service") => p(
             vec![
                 NAME,
@@ -206,19 +210,6 @@ pub fn printer(group: &str, kind: &str) -> Printer {
                 ),
             ],
             service,
-        ),
-        ("", "ServiceAccount") => p(
-            vec![
-                NAME,
-                c(
-                    "Secrets",
-                    "string",
-                    0,
-                    "Secrets is a list of the secrets in the same namespace that pods running using this ServiceAccount are allowed to use.",
-                ),
-                AGE,
-            ],
-            |o, now| vec![json!(len(o, "/secrets")), age_of(o, now)],
         ),
         ("", "Endpoints") => p(
             vec![
@@ -311,173 +302,6 @@ pub fn printer(group: &str, kind: &str) -> Printer {
             ],
             event,
         ),
-        ("apps", "Deployment") => p(
-            vec![
-                NAME,
-                c("Ready", "string", 0, "Number of the pod with ready state"),
-                c(
-                    "Up-to-date",
-                    "string",
-                    0,
-                    "Total number of non-terminated pods targeted by this deployment that have the desired template spec.",
-                ),
-                c(
-                    "Available",
-                    "string",
-                    0,
-                    "Total number of available pods (ready for at least minReadySeconds) targeted by this deployment.",
-                ),
-                AGE,
-                CONTAINERS,
-                IMAGES,
-                c(
-                    "Selector",
-                    "string",
-                    1,
-                    "Label selector for pods. Existing ReplicaSets whose pods are selected by this will be the ones affected by this deployment.",
-                ),
-            ],
-            |o, now| {
-                let mut v = vec![
-                    json!(format!(
-                        "{}/{}",
-                        int(o, "/status/readyReplicas"),
-                        int_or(o, "/spec/replicas", 1)
-                    )),
-                    json!(int(o, "/status/updatedReplicas")),
-                    json!(int(o, "/status/availableReplicas")),
-                    age_of(o, now),
-                ];
-                v.extend(workload_wide(o, true));
-                v
-            },
-        ),
-        ("apps", "StatefulSet") => p(
-            vec![
-                NAME,
-                c("Ready", "string", 0, "Number of the pod with ready state"),
-                AGE,
-                CONTAINERS,
-                IMAGES,
-            ],
-            |o, now| {
-                let mut v = vec![
-                    json!(format!(
-                        "{}/{}",
-                        int(o, "/status/readyReplicas"),
-                        int_or(o, "/spec/replicas", 1)
-                    )),
-                    age_of(o, now),
-                ];
-                v.extend(workload_wide(o, false));
-                v
-            },
-        ),
-        ("apps", "DaemonSet") => p(
-            vec![
-                NAME,
-                c(
-                    "Desired",
-                    "integer",
-                    0,
-                    "The total number of nodes that should be running the daemon pod.",
-                ),
-                c(
-                    "Current",
-                    "integer",
-                    0,
-                    "The number of nodes that are running at least 1 daemon pod and are supposed to run the daemon pod.",
-                ),
-                c(
-                    "Ready",
-                    "integer",
-                    0,
-                    "The number of nodes that should be running the daemon pod and have one or more of the daemon pod running with a Ready Condition.",
-                ),
-                c(
-                    "Up-to-date",
-                    "integer",
-                    0,
-                    "The total number of nodes that are running updated daemon pod",
-                ),
-                c(
-                    "Available",
-                    "integer",
-                    0,
-                    "The number of nodes that should be running the daemon pod and have one or more of the daemon pod running and available.",
-                ),
-                c(
-                    "Node Selector",
-                    "string",
-                    0,
-                    "NodeSelector is a selector which must be true for the pod to fit on a node.",
-                ),
-                AGE,
-                CONTAINERS,
-                IMAGES,
-                c(
-                    "Selector",
-                    "string",
-                    1,
-                    "A label query over pods that are managed by the daemon set.",
-                ),
-            ],
-            |o, now| {
-                let mut v = vec![
-                    json!(int(o, "/status/desiredNumberScheduled")),
-                    json!(int(o, "/status/currentNumberScheduled")),
-                    json!(int(o, "/status/numberReady")),
-                    json!(int(o, "/status/updatedNumberScheduled")),
-                    json!(int(o, "/status/numberAvailable")),
-                    json!(map_string(o.pointer("/spec/template/spec/nodeSelector"))),
-                    age_of(o, now),
-                ];
-                v.extend(workload_wide(o, true));
-                v
-            },
-        ),
-        ("apps", "ReplicaSet") | ("", "ReplicationController") => p(
-            vec![
-                NAME,
-                c(
-                    "Desired",
-                    "integer",
-                    0,
-                    "Replicas is the number of desired pods.",
-                ),
-                c(
-                    "Current",
-                    "integer",
-                    0,
-                    "Replicas is the most recently observed number of replicas.",
-                ),
-                c(
-                    "Ready",
-                    "integer",
-                    0,
-                    "The number of ready replicas for this replica set.",
-                ),
-                AGE,
-                CONTAINERS,
-                IMAGES,
-                c(
-                    "Selector",
-                    "string",
-                    1,
-                    "Selector is a label query over pods that should match the replica count.",
-                ),
-            ],
-            |o, now| {
-                let mut v = vec![
-                    json!(int_or(o, "/spec/replicas", 1)),
-                    json!(int(o, "/status/replicas")),
-                    json!(int(o, "/status/readyReplicas")),
-                    age_of(o, now),
-                ];
-                v.extend(workload_wide(o, true));
-                v
-            },
-        ),
         ("batch", "Job") => p(
             vec![
                 NAME,
@@ -505,78 +329,6 @@ pub fn printer(group: &str, kind: &str) -> Printer {
                 ),
             ],
             job,
-        ),
-        ("batch", "CronJob") => p(
-            vec![
-                NAME,
-                c(
-                    "Schedule",
-                    "string",
-                    0,
-                    "The schedule in Cron format, see https://en.wikipedia.org/wiki/Cron.",
-                ),
-                c(
-                    "Timezone",
-                    "string",
-                    0,
-                    "The time zone name for the given schedule.",
-                ),
-                c(
-                    "Suspend",
-                    "boolean",
-                    0,
-                    "This flag tells the controller to suspend subsequent executions.",
-                ),
-                c(
-                    "Active",
-                    "integer",
-                    0,
-                    "A list of pointers to currently running jobs.",
-                ),
-                c(
-                    "Last Schedule",
-                    "string",
-                    0,
-                    "Information when was the last time the job was successfully scheduled.",
-                ),
-                AGE,
-                CONTAINERS,
-                IMAGES,
-                c(
-                    "Selector",
-                    "string",
-                    1,
-                    "A label query over pods that should match the pod count.",
-                ),
-            ],
-            |o, now| {
-                let last = o
-                    .pointer("/status/lastScheduleTime")
-                    .and_then(Value::as_str)
-                    .map_or_else(|| "<none>".to_string(), |t| age(Some(t), now));
-                let pod = o.pointer("/spec/jobTemplate/spec/template/spec");
-                vec![
-                    s(o, "/spec/schedule"),
-                    json!(
-                        o.pointer("/spec/timeZone")
-                            .and_then(Value::as_str)
-                            .unwrap_or("<none>")
-                    ),
-                    json!(
-                        o.pointer("/spec/suspend")
-                            .and_then(Value::as_bool)
-                            .unwrap_or(false)
-                    ),
-                    json!(len(o, "/status/active")),
-                    json!(last),
-                    age_of(o, now),
-                    json!(container_field(pod, "name")),
-                    json!(container_field(pod, "image")),
-                    json!(selector_string(
-                        o.pointer("/spec/jobTemplate/spec/selector")
-                    )),
-                ]
-            },
         ),
         ("networking.k8s.io", "Ingress") => p(
             vec![
@@ -609,12 +361,6 @@ pub fn printer(group: &str, kind: &str) -> Printer {
             ],
             ingress,
         ),
-        ("rbac.authorization.k8s.io", "Role" | "ClusterRole")
-        | ("apiextensions.k8s.io", "CustomResourceDefinition") => {
-            p(vec![NAME, CREATED_AT], |o, _| {
-                vec![s(o, "/metadata/creationTimestamp")]
-            })
-        }
         ("rbac.authorization.k8s.io", "RoleBinding" | "ClusterRoleBinding") => p(
             vec![
                 NAME,
@@ -636,44 +382,6 @@ pub fn printer(group: &str, kind: &str) -> Printer {
             ],
             binding,
         ),
-        ("coordination.k8s.io", "Lease") => p(
-            vec![
-                NAME,
-                c(
-                    "Holder",
-                    "string",
-                    0,
-                    "holderIdentity contains the identity of the holder of a current lease.",
-                ),
-                AGE,
-            ],
-            |o, now| {
-                vec![
-                    json!(
-                        o.pointer("/spec/holderIdentity")
-                            .and_then(Value::as_str)
-                            .unwrap_or("")
-                    ),
-                    age_of(o, now),
-                ]
-            },
-        ),
-        (
-            "admissionregistration.k8s.io",
-            "MutatingWebhookConfiguration" | "ValidatingWebhookConfiguration",
-        ) => p(
-            vec![
-                NAME,
-                c(
-                    "Webhooks",
-                    "integer",
-                    0,
-                    "Webhooks indicates the number of webhooks in this configuration",
-                ),
-                AGE,
-            ],
-            |o, now| vec![json!(len(o, "/webhooks")), age_of(o, now)],
-        ),
         _ => p(vec![NAME, CREATED_AT], |o, _| {
             vec![s(o, "/metadata/creationTimestamp")]
         }),
@@ -684,7 +392,7 @@ fn s(o: &Value, ptr: &str) -> Value {
     json!(o.pointer(ptr).and_then(Value::as_str).unwrap_or(""))
 }
 
-fn int(o: &Value, ptr: &str) -> i64 {
+pub(super) fn int(o: &Value, ptr: &str) -> i64 {
     int_or(o, ptr, 0)
 }
 
@@ -692,7 +400,7 @@ fn int_or(o: &Value, ptr: &str, default: i64) -> i64 {
     o.pointer(ptr).and_then(Value::as_i64).unwrap_or(default)
 }
 
-fn len(o: &Value, ptr: &str) -> usize {
+pub(super) fn len(o: &Value, ptr: &str) -> usize {
     match o.pointer(ptr) {
         Some(Value::Object(m)) => m.len(),
         Some(Value::Array(a)) => a.len(),
@@ -700,7 +408,7 @@ fn len(o: &Value, ptr: &str) -> usize {
     }
 }
 
-fn age_of(o: &Value, now: &str) -> Value {
+pub(super) fn age_of(o: &Value, now: &str) -> Value {
     json!(age(
         o.pointer("/metadata/creationTimestamp")
             .and_then(Value::as_str),
@@ -708,12 +416,12 @@ fn age_of(o: &Value, now: &str) -> Value {
     ))
 }
 
-fn none_if_empty(s: String) -> String {
+pub(super) fn none_if_empty(s: String) -> String {
     if s.is_empty() { "<none>".into() } else { s }
 }
 
 /// `k=v,k2=v2` of a string map, `<none>` when empty.
-fn map_string(m: Option<&Value>) -> String {
+pub(super) fn map_string(m: Option<&Value>) -> String {
     let pairs: Vec<String> = m
         .and_then(Value::as_object)
         .into_iter()
@@ -768,7 +476,7 @@ pub fn selector_string(sel: Option<&Value>) -> String {
     )
 }
 
-fn container_field(pod_spec: Option<&Value>, f: &str) -> String {
+pub(super) fn container_field(pod_spec: Option<&Value>, f: &str) -> String {
     pod_spec
         .and_then(|p| p.get("containers"))
         .and_then(Value::as_array)
