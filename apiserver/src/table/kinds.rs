@@ -1,13 +1,13 @@
 //! kube-apiserver's columns for built-in kinds, as data: per kind, each column's name, type,
 //! description and how its cell is read ([`Cell`]: a field, a count, a selector, or a small
-//! formatter). Kinds whose rows need more logic (Pod, Service, Event, …) keep a printer
-//! function in [`super::columns`].
+//! formatter from [`super::cells`]). Pod and Event, whose cells share one computation, keep a
+//! printer function in [`super::columns`].
 
 use serde_json::{Value, json};
 
+use super::cells::*;
 use super::columns::{
-    AGE_DOC, NAME_DOC, age_of, container_field, int, len, map_string, none_if_empty,
-    selector_string,
+    AGE_DOC, NAME_DOC, age_of, container_field, len, map_string, selector_string,
 };
 use super::duration::age;
 
@@ -162,6 +162,141 @@ pub const KINDS: &[(&str, &[&str], &[Col])] = &[
     ),
     (
         "",
+        &["Service"],
+        &[
+            NAME,
+            s(
+                "Type",
+                "type determines how the Service is exposed.",
+                Cell::Fn(service_type_cell),
+            ),
+            s(
+                "Cluster-IP",
+                "clusterIP is the IP address of the service.",
+                Cell::Fn(cluster_ip),
+            ),
+            s(
+                "External-IP",
+                "externalIPs is a list of IP addresses for which nodes in the cluster will also accept traffic for this service.",
+                Cell::Fn(external_ip),
+            ),
+            s(
+                "Port(s)",
+                "The list of ports that are exposed by this service.",
+                Cell::Fn(service_ports),
+            ),
+            AGE,
+            wide(s(
+                "Selector",
+                "Route service traffic to pods with label keys and values matching this selector.",
+                Cell::Labels("/spec/selector"),
+            )),
+        ],
+    ),
+    (
+        "",
+        &["Endpoints"],
+        &[
+            NAME,
+            s(
+                "Endpoints",
+                "The set of all endpoints is the union of all subsets.",
+                Cell::Fn(endpoints),
+            ),
+            AGE,
+        ],
+    ),
+    (
+        "",
+        &["Node"],
+        &[
+            NAME,
+            s("Status", "The status of the node", Cell::Fn(node_status)),
+            s("Roles", "The roles of the node", Cell::Fn(node_roles)),
+            AGE,
+            s(
+                "Version",
+                "Kubelet Version reported by the node.",
+                Cell::Str("/status/nodeInfo/kubeletVersion", ""),
+            ),
+        ],
+    ),
+    (
+        "batch",
+        &["Job"],
+        &[
+            NAME,
+            s("Status", "Status of the job.", Cell::Fn(job_status)),
+            s(
+                "Completions",
+                "The completion status of the job.",
+                Cell::Fn(job_completions),
+            ),
+            s(
+                "Duration",
+                "Time required to complete the job.",
+                Cell::Fn(job_duration),
+            ),
+            AGE,
+            CONTAINERS,
+            IMAGES,
+            wide(s(
+                "Selector",
+                "A label query over pods that should match the pod count.",
+                Cell::Selector("/spec/selector"),
+            )),
+        ],
+    ),
+    (
+        "networking.k8s.io",
+        &["Ingress"],
+        &[
+            NAME,
+            s(
+                "Class",
+                "The name of the IngressClass resource that should be used for this Ingress.",
+                Cell::Str("/spec/ingressClassName", "<none>"),
+            ),
+            s(
+                "Hosts",
+                "Hosts that incoming requests are matched against before the ingress rule",
+                Cell::Fn(ingress_hosts),
+            ),
+            s(
+                "Address",
+                "Address is a list containing ingress points for the load-balancer",
+                Cell::Fn(ingress_address),
+            ),
+            s(
+                "Ports",
+                "Ports of TLS configurations that open",
+                Cell::Fn(ingress_ports),
+            ),
+            AGE,
+        ],
+    ),
+    (
+        "rbac.authorization.k8s.io",
+        &["RoleBinding", "ClusterRoleBinding"],
+        &[
+            NAME,
+            s(
+                "Role",
+                "RoleRef references the role this binding grants.",
+                Cell::Fn(role_ref),
+            ),
+            AGE,
+            wide(s("Users", "Users in the binding", Cell::Fn(users))),
+            wide(s("Groups", "Groups in the binding", Cell::Fn(groups))),
+            wide(s(
+                "ServiceAccounts",
+                "ServiceAccounts in the binding",
+                Cell::Fn(service_accounts),
+            )),
+        ],
+    ),
+    (
+        "",
         &["PersistentVolumeClaim"],
         &[
             NAME,
@@ -216,7 +351,7 @@ pub const KINDS: &[(&str, &[&str], &[Col])] = &[
             s(
                 "Access Modes",
                 "accessModes contains all ways the volume can be mounted.",
-                Cell::Fn(|o, _| json!(access_modes(o.pointer("/spec/accessModes")))),
+                Cell::Fn(pv_access_modes),
             ),
             s(
                 "Reclaim Policy",
@@ -835,263 +970,4 @@ impl Cell {
             Cell::Fn(f) => f(o, now),
         }
     }
-}
-
-fn ready(o: &Value, _: &str) -> Value {
-    let spec = o
-        .pointer("/spec/replicas")
-        .and_then(Value::as_i64)
-        .unwrap_or(1);
-    json!(format!("{}/{spec}", int(o, "/status/readyReplicas")))
-}
-
-fn str_at<'a>(o: &'a Value, p: &str) -> &'a str {
-    o.pointer(p).and_then(Value::as_str).unwrap_or_default()
-}
-
-fn pvc_phase(o: &Value, _: &str) -> Value {
-    if o.pointer("/metadata/deletionTimestamp").is_some() {
-        return json!("Terminating");
-    }
-    json!(match str_at(o, "/status/phase") {
-        "" => "Pending",
-        p => p,
-    })
-}
-
-/// Capacity and access modes are shown once the claim is bound to a volume.
-fn pvc_capacity(o: &Value, _: &str) -> Value {
-    if str_at(o, "/spec/volumeName").is_empty() {
-        return json!("");
-    }
-    json!(str_at(o, "/status/capacity/storage"))
-}
-
-fn pvc_access_modes(o: &Value, _: &str) -> Value {
-    if str_at(o, "/spec/volumeName").is_empty() {
-        return json!("");
-    }
-    json!(access_modes(o.pointer("/status/accessModes")))
-}
-
-/// kubectl's short access modes: `RWO,ROX`.
-fn access_modes(modes: Option<&Value>) -> String {
-    let modes: Vec<&str> = modes
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .collect();
-    let mut out = Vec::new();
-    for (long, short) in [
-        ("ReadWriteOnce", "RWO"),
-        ("ReadOnlyMany", "ROX"),
-        ("ReadWriteMany", "RWX"),
-        ("ReadWriteOncePod", "RWOP"),
-    ] {
-        if modes.contains(&long) {
-            out.push(short);
-        }
-    }
-    out.join(",")
-}
-
-/// The beta annotation wins over `spec.storageClassName`, as in kube's helper.
-fn storage_class_of(o: &Value, _: &str) -> Value {
-    let beta = str_at(
-        o,
-        "/metadata/annotations/volume.beta.kubernetes.io~1storage-class",
-    );
-    json!(if beta.is_empty() {
-        str_at(o, "/spec/storageClassName")
-    } else {
-        beta
-    })
-}
-
-fn pv_claim(o: &Value, _: &str) -> Value {
-    match o.pointer("/spec/claimRef") {
-        Some(r) => json!(format!(
-            "{}/{}",
-            str_at(r, "/namespace"),
-            str_at(r, "/name")
-        )),
-        None => json!(""),
-    }
-}
-
-fn quota(o: &Value, limits: bool) -> String {
-    let hard = o.pointer("/status/hard").and_then(Value::as_object);
-    let mut parts = Vec::new();
-    for (name, h) in hard.into_iter().flatten() {
-        if name.starts_with("limits.") != limits {
-            continue;
-        }
-        let used = o
-            .pointer("/status/used")
-            .and_then(|u| u.get(name))
-            .and_then(Value::as_str)
-            .unwrap_or("0");
-        parts.push(format!("{name}: {used}/{}", h.as_str().unwrap_or_default()));
-    }
-    parts.join(", ")
-}
-
-fn controller(o: &Value, _: &str) -> Value {
-    let owner = o
-        .pointer("/metadata/ownerReferences")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .find(|r| r.get("controller").and_then(Value::as_bool) == Some(true));
-    json!(match owner {
-        Some(r) => {
-            let group = str_at(r, "/apiVersion")
-                .rsplit_once('/')
-                .map(|(g, _)| g)
-                .unwrap_or_default();
-            let kind = str_at(r, "/kind");
-            let kind = if group.is_empty() {
-                kind.to_string()
-            } else {
-                format!("{kind}.{group}")
-            };
-            format!("{kind}/{}", str_at(r, "/name"))
-        }
-        None => "<none>".to_string(),
-    })
-}
-
-fn ingress_class_parameters(o: &Value, _: &str) -> Value {
-    let Some(p) = o.pointer("/spec/parameters") else {
-        return json!("<none>");
-    };
-    let mut kind = str_at(p, "/kind").to_string();
-    if let Some(g) = p.get("apiGroup").and_then(Value::as_str) {
-        kind = format!("{kind}.{g}");
-    }
-    json!(format!("{kind}/{}", str_at(p, "/name")))
-}
-
-/// The first three entries and how many more, as kubectl abbreviates lists.
-fn first_three(items: Vec<String>) -> String {
-    let more = items.len().saturating_sub(3);
-    let mut text = items.into_iter().take(3).collect::<Vec<_>>().join(",");
-    if more > 0 {
-        text.push_str(&format!(" + {more} more..."));
-    }
-    text
-}
-
-fn slice_ports(o: &Value, _: &str) -> Value {
-    let ports: Vec<String> = o
-        .pointer("/ports")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .map(|p| match p.get("port").and_then(Value::as_i64) {
-            Some(n) => n.to_string(),
-            None => "<unset>".to_string(),
-        })
-        .collect();
-    if ports.is_empty() {
-        return json!("<unset>");
-    }
-    json!(first_three(ports))
-}
-
-fn slice_endpoints(o: &Value, _: &str) -> Value {
-    let addresses: Vec<String> = o
-        .pointer("/endpoints")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .flat_map(|e| {
-            e.get("addresses")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_str)
-                .map(str::to_string)
-        })
-        .collect();
-    if addresses.is_empty() {
-        return json!("<unset>");
-    }
-    json!(first_three(addresses))
-}
-
-/// kubectl's TARGETS of an HPA: `cpu: 40%/80%, memory: <unknown>/1Gi`, two at most.
-fn hpa_targets(o: &Value, _: &str) -> Value {
-    let specs: Vec<&Value> = o
-        .pointer("/spec/metrics")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .collect();
-    if specs.is_empty() {
-        return json!("<none>");
-    }
-    let statuses = o
-        .pointer("/status/currentMetrics")
-        .and_then(Value::as_array);
-    let list: Vec<String> = specs
-        .iter()
-        .enumerate()
-        .map(|(i, m)| {
-            let ty = str_at(m, "/type");
-            let key = match ty {
-                "Resource" => "resource",
-                "ContainerResource" => "containerResource",
-                "Pods" => "pods",
-                "Object" => "object",
-                "External" => "external",
-                _ => return "<unknown type>".to_string(),
-            };
-            let spec = m.get(key).cloned().unwrap_or(json!({}));
-            let current = statuses
-                .and_then(|s| s.get(i))
-                .and_then(|s| s.get(key))
-                .and_then(|s| s.get("current"));
-            let quantity = |v: Option<&Value>| {
-                v.map(|q| match q {
-                    Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                })
-            };
-            let target = spec.get("target").cloned().unwrap_or(json!({}));
-            let (cur, tgt, avg) = if let Some(u) = target.get("averageUtilization") {
-                let cur = current
-                    .and_then(|c| c.get("averageUtilization"))
-                    .map(|u| format!("{u}%"));
-                (cur, format!("{u}%"), false)
-            } else if let Some(v) = target.get("averageValue") {
-                let cur = quantity(current.and_then(|c| c.get("averageValue")));
-                (cur, quantity(Some(v)).unwrap_or_default(), key != "pods")
-            } else {
-                let cur = quantity(current.and_then(|c| c.get("value")));
-                let tgt = if key == "resource" || key == "containerResource" {
-                    "<auto>".to_string()
-                } else {
-                    quantity(target.get("value")).unwrap_or_default()
-                };
-                (cur, tgt, false)
-            };
-            let cur = cur.unwrap_or_else(|| "<unknown>".into());
-            match key {
-                "resource" | "containerResource" => {
-                    format!("{}: {cur}/{tgt}", str_at(&spec, "/name"))
-                }
-                _ if avg => format!("{cur}/{tgt} (avg)"),
-                _ => format!("{cur}/{tgt}"),
-            }
-        })
-        .collect();
-    let more = list.len().saturating_sub(2);
-    let text = list.into_iter().take(2).collect::<Vec<_>>().join(", ");
-    json!(if more > 0 {
-        format!("{text} + {more} more...")
-    } else {
-        none_if_empty(text)
-    })
 }

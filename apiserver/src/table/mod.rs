@@ -1,10 +1,11 @@
 //! `meta.k8s.io/v1` Table output: the columns kubectl shows for built-in kinds and a CRD's
 //! additionalPrinterColumns.
 //!
-//! [`kinds`] holds kubectl's columns for most built-in kinds as data, [`columns`] the printers
-//! of the rest, [`jsonpath`] the JSONPath subset of
+//! [`kinds`] holds kubectl's columns for built-in kinds as data, [`cells`] the formatters of
+//! the cells that need one, [`columns`] the printers of Pod and Event, [`jsonpath`] the JSONPath subset of
 //! CRD printer columns, [`duration`] the ages kubectl prints.
 
+pub mod cells;
 pub mod columns;
 pub mod duration;
 pub mod jsonpath;
