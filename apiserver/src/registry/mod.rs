@@ -9,7 +9,7 @@ mod builtin;
 pub mod convert;
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use serde_json::Value;
 
@@ -144,6 +144,8 @@ struct Snapshot {
     index: HashMap<String, usize>,
     /// Groups in order of first appearance, each with its versions (preferred first).
     groups: Vec<(String, Vec<String>)>,
+    /// Documents derived from this set of resources (OpenAPI), built once per snapshot.
+    memo: Mutex<HashMap<String, Arc<Value>>>,
 }
 
 fn index_key(group: &str, version: &str, plural: &str) -> String {
@@ -170,7 +172,12 @@ impl Snapshot {
         for (_, vs) in &mut groups {
             vs.sort_by_key(|v| std::cmp::Reverse(version_priority(v)));
         }
-        Self { all, index, groups }
+        Self {
+            all,
+            index,
+            groups,
+            memo: Mutex::default(),
+        }
     }
 }
 
@@ -231,6 +238,24 @@ impl Registry {
     pub fn groups(&self) -> Vec<(String, Vec<String>)> {
         self.snapshot().groups.clone()
     }
+    /// The document `key` derived from the served resources by `build`, built once for each
+    /// set of served resources (it is rebuilt after CRDs change).
+    pub fn memo(&self, key: &str, build: impl FnOnce(&[Arc<Resource>]) -> Value) -> Arc<Value> {
+        let s = self.snapshot();
+        let cached = match s.memo.lock() {
+            Ok(m) => m.get(key).cloned(),
+            Err(p) => p.into_inner().get(key).cloned(),
+        };
+        if let Some(v) = cached {
+            return v;
+        }
+        let v = Arc::new(build(&s.all));
+        match s.memo.lock() {
+            Ok(mut m) => m.insert(key.to_string(), v.clone()),
+            Err(p) => p.into_inner().insert(key.to_string(), v.clone()),
+        };
+        v
+    }
 }
 
 /// Kubernetes version ordering: GA > beta > alpha > other, higher numbers first.
@@ -274,6 +299,25 @@ mod tests {
         assert_eq!(d.short_names, vec!["deploy"]);
         assert!(d.categories.contains(&"all".to_string()));
         assert!(d.subresources.contains(&"scale".to_string()));
+    }
+
+    #[test]
+    fn memo_builds_once_per_set_of_resources() {
+        let reg = Registry::new();
+        let builds = std::cell::Cell::new(0);
+        let count = |all: &[Arc<Resource>]| {
+            builds.set(builds.get() + 1);
+            Value::from(all.len())
+        };
+        let n = reg.memo("n", count);
+        assert_eq!(reg.memo("n", count), n);
+        assert_eq!(builds.get(), 1);
+        let mut custom = (*reg.find("", "v1", "configmaps").unwrap()).clone();
+        custom.group = "example.com".into();
+        reg.set_custom(vec![custom]);
+        assert_eq!(*reg.memo("n", count), Value::from(n.as_u64().unwrap() + 1));
+        assert_eq!(builds.get(), 2);
+        assert!(reg.find("example.com", "v1", "configmaps").is_some());
     }
 
     #[test]
