@@ -550,3 +550,58 @@ async fn helm_installs_upgrades_and_uninstalls_an_application_chart() {
     let (found, _, err) = s.kubectl(&["get", "pc", "shop-high"], None).await;
     assert!(!found && err.contains("NotFound"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_are_one_store_under_core_and_events_k8s_io() {
+    let s = common::start("builtins-events").await;
+    let core = "apiVersion: v1\nkind: Event\nmetadata: {name: pulled, namespace: default}\ninvolvedObject: {kind: Pod, name: web-1, namespace: default}\nreason: Pulled\nmessage: image pulled\ntype: Normal\ncount: 3\n";
+    s.kubectl_ok(&["create", "-f", "-"], Some(core)).await;
+    let as_new = s
+        .kubectl_ok(
+            &[
+                "get",
+                "events.v1.events.k8s.io",
+                "pulled",
+                "-o",
+                "jsonpath={.apiVersion} {.regarding.name} {.note} {.deprecatedCount}",
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(as_new, "events.k8s.io/v1 web-1 image pulled 3");
+
+    let new = "apiVersion: events.k8s.io/v1\nkind: Event\nmetadata: {name: scaled, namespace: default}\neventTime: '2026-01-10T11:59:00.000000Z'\nregarding: {kind: Deployment, name: web, namespace: default}\nreason: ScalingReplicaSet\nnote: Scaled up to 3\ntype: Normal\naction: Scale\nreportingController: deployment-controller\nreportingInstance: cp-1\n";
+    s.kubectl_ok(&["create", "-f", "-"], Some(new)).await;
+    let as_core = s
+        .kubectl_ok(
+            &[
+                "get",
+                "events",
+                "scaled",
+                "-o",
+                "jsonpath={.apiVersion} {.involvedObject.name} {.message} {.reportingComponent}",
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(as_core, "v1 web Scaled up to 3 deployment-controller");
+
+    // Both lists hold both events; both print kube's event columns.
+    for resource in ["events", "events.events.k8s.io"] {
+        let table = s.kubectl_ok(&["get", resource], None).await;
+        assert_eq!(
+            header(&table),
+            ["LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"],
+            "{table}"
+        );
+        assert!(table.contains("pod/web-1") && table.contains("image pulled"), "{table}");
+        assert!(
+            table.contains("deployment/web") && table.contains("Scaled up to 3"),
+            "{table}"
+        );
+    }
+    s.kubectl_ok(&["delete", "events.events.k8s.io", "pulled"], None)
+        .await;
+    let (found, _, err) = s.kubectl(&["get", "events", "pulled"], None).await;
+    assert!(!found && err.contains("NotFound"), "{err}");
+}

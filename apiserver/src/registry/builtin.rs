@@ -6,9 +6,8 @@
 //!
 //! Left out on purpose: kinds whose meaning is a behaviour this server does not have
 //! (ValidatingAdmissionPolicy and its bindings would be stored but never enforced;
-//! ComponentStatus, Binding and APIService need a kubelet, a scheduler or aggregation), the
-//! events.k8s.io view of core Events, and alpha/beta versions, which a 1.33 cluster does not
-//! serve by default.
+//! ComponentStatus, Binding and APIService need a kubelet, a scheduler or aggregation) and
+//! alpha/beta versions, which a 1.33 cluster does not serve by default.
 
 use std::sync::{Arc, LazyLock};
 
@@ -67,6 +66,7 @@ macro_rules! with_builtin_types {
             ::k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
             ::k8s_openapi::api::certificates::v1::CertificateSigningRequest,
             ::k8s_openapi::api::discovery::v1::EndpointSlice,
+            ::k8s_openapi::api::events::v1::Event,
             ::k8s_openapi::api::flowcontrol::v1::FlowSchema,
             ::k8s_openapi::api::flowcontrol::v1::PriorityLevelConfiguration,
             ::k8s_openapi::api::node::v1::RuntimeClass,

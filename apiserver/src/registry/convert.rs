@@ -1,13 +1,17 @@
-//! Conversion between the versions of a built-in resource that has more than one:
-//! HorizontalPodAutoscaler `autoscaling/v1` ⟷ `autoscaling/v2`, stored as v2 like
-//! kube-apiserver does.
+//! Conversion between the forms of a built-in resource served under more than one
+//! group/version, which share one store key prefix and are stored in one form like
+//! kube-apiserver does:
 //!
-//! v1 knows one metric, the CPU utilization target (`spec.targetCPUUtilizationPercentage`,
-//! `status.currentCPUUtilizationPercentage`), which maps to a v2 `Resource` metric named `cpu`
-//! with an `Utilization` target. What v1 cannot express (other metrics, `behavior`, status
-//! conditions and other current metrics) travels in the `autoscaling.alpha.kubernetes.io/…`
-//! annotations kube uses, so an object read and written back as v1 keeps it. (Kube writes the
-//! other metrics there in its internal v1 metric form; here they keep their v2 form.)
+//! - HorizontalPodAutoscaler `autoscaling/v1` ⟷ `autoscaling/v2`, stored as v2. v1 knows one
+//!   metric, the CPU utilization target (`spec.targetCPUUtilizationPercentage`,
+//!   `status.currentCPUUtilizationPercentage`), which maps to a v2 `Resource` metric named `cpu`
+//!   with an `Utilization` target. What v1 cannot express (other metrics, `behavior`, status
+//!   conditions and other current metrics) travels in the `autoscaling.alpha.kubernetes.io/…`
+//!   annotations kube uses, so an object read and written back as v1 keeps it. (Kube writes the
+//!   other metrics there in its internal v1 metric form; here they keep their v2 form.)
+//! - Event `v1` ⟷ `events.k8s.io/v1`, stored as core v1 under `/registry/core/events/`: the
+//!   same fields under kube's other names (`involvedObject` is `regarding`, `message` is
+//!   `note`, `source` is `deprecatedSource`, …).
 
 use serde_json::{Value, json};
 
@@ -19,57 +23,97 @@ const CURRENT_METRICS: &str = "autoscaling.alpha.kubernetes.io/current-metrics";
 const CONDITIONS: &str = "autoscaling.alpha.kubernetes.io/conditions";
 const BEHAVIOR: &str = "autoscaling.alpha.kubernetes.io/behavior";
 
-/// The version a built-in resource with several versions is stored in.
-pub fn storage_version(group: &str, plural: &str) -> Option<&'static str> {
+/// The apiVersion a built-in resource served in several forms is stored in.
+pub fn storage_api_version(group: &str, plural: &str) -> Option<&'static str> {
     match (group, plural) {
-        ("autoscaling", "horizontalpodautoscalers") => Some("v2"),
+        ("autoscaling", "horizontalpodautoscalers") => Some("autoscaling/v2"),
+        ("" | "events.k8s.io", "events") => Some("v1"),
         _ => None,
     }
 }
 
-/// Converts stored objects of a built-in resource to the version `res` serves.
+/// The group spelled in store keys: `core` for the core group and for the resources stored
+/// with a core one (events.k8s.io events).
+pub fn storage_group<'a>(group: &'a str, plural: &str) -> &'a str {
+    match (group, plural) {
+        ("" | "events.k8s.io", "events") | ("", _) => "core",
+        (g, _) => g,
+    }
+}
+
+/// Converts stored objects of a built-in resource to the form `res` serves.
 pub fn to_served(res: &Resource, objs: Vec<Value>) -> ApiResult<Vec<Value>> {
     let target = res.api_version();
-    if storage_version(&res.group, &res.plural).is_none() {
+    if storage_api_version(&res.group, &res.plural).is_none() {
         return Ok(objs);
     }
     objs.into_iter()
-        .map(|o| {
-            if o.get("apiVersion").and_then(Value::as_str) == Some(target.as_str()) {
-                Ok(o)
-            } else {
-                convert(res, o, &res.version)
+        .map(|o| match o.get("apiVersion").and_then(Value::as_str) {
+            Some(v) if v == target => Ok(o),
+            Some(from) => {
+                let from = from.to_string();
+                convert(o, &from, &target)
             }
+            None => Err(ApiError::internal(format!(
+                "a stored {} has no apiVersion",
+                res.kind
+            ))),
         })
         .collect()
 }
 
-/// Converts an object of `res`'s version to the storage version.
+/// Converts an object of `res`'s form to the storage form.
 pub fn to_storage(res: &Resource, obj: Value) -> ApiResult<Value> {
-    match storage_version(&res.group, &res.plural) {
-        Some(v) if v != res.version => convert(res, obj, v),
+    let from = res.api_version();
+    match storage_api_version(&res.group, &res.plural) {
+        Some(to) if to != from => convert(obj, &from, to),
         _ => Ok(obj),
     }
 }
 
-fn convert(res: &Resource, obj: Value, to: &str) -> ApiResult<Value> {
-    let mut out = match (res.group.as_str(), res.plural.as_str(), to) {
-        ("autoscaling", "horizontalpodautoscalers", "v1") => hpa_v2_to_v1(obj),
-        ("autoscaling", "horizontalpodautoscalers", "v2") => hpa_v1_to_v2(obj),
+fn convert(obj: Value, from: &str, to: &str) -> ApiResult<Value> {
+    let mut out = match (from, to) {
+        ("autoscaling/v2", "autoscaling/v1") => hpa_v2_to_v1(obj),
+        ("autoscaling/v1", "autoscaling/v2") => hpa_v1_to_v2(obj),
+        ("v1", "events.k8s.io/v1") => rename(obj, EVENT_FIELDS.iter().map(|(c, e)| (*c, *e))),
+        ("events.k8s.io/v1", "v1") => event_as_core(obj),
         _ => {
             return Err(ApiError::internal(format!(
-                "no conversion of {}.{} to version {to}",
-                res.plural, res.group
+                "no conversion from {from} to {to}"
             )));
         }
     };
-    let api_version = if res.group.is_empty() {
-        to.to_string()
-    } else {
-        format!("{}/{to}", res.group)
-    };
-    out["apiVersion"] = json!(api_version);
+    out["apiVersion"] = json!(to);
     Ok(out)
+}
+
+/// Core v1 Event fields and their events.k8s.io/v1 names; all others are the same in both.
+const EVENT_FIELDS: &[(&str, &str)] = &[
+    ("involvedObject", "regarding"),
+    ("message", "note"),
+    ("source", "deprecatedSource"),
+    ("firstTimestamp", "deprecatedFirstTimestamp"),
+    ("lastTimestamp", "deprecatedLastTimestamp"),
+    ("count", "deprecatedCount"),
+    ("reportingComponent", "reportingController"),
+];
+
+/// An events.k8s.io/v1 Event under its core v1 field names.
+pub fn event_as_core(obj: Value) -> Value {
+    rename(obj, EVENT_FIELDS.iter().map(|(c, e)| (*e, *c)))
+}
+
+fn rename<'a>(mut obj: Value, names: impl Iterator<Item = (&'a str, &'a str)>) -> Value {
+    if let Some(m) = obj.as_object_mut() {
+        let moved: Vec<(&str, Option<Value>)> =
+            names.map(|(from, to)| (to, m.remove(from))).collect();
+        for (to, v) in moved {
+            if let Some(v) = v {
+                m.insert(to.to_string(), v);
+            }
+        }
+    }
+    obj
 }
 
 fn is_cpu_utilization(m: &Value) -> bool {
@@ -275,6 +319,32 @@ mod tests {
         assert_eq!(again["spec"]["behavior"], v2["spec"]["behavior"]);
         assert_eq!(again["spec"]["metrics"].as_array().unwrap().len(), 2);
         assert_eq!(again["status"], v2["status"]);
+    }
+
+    #[test]
+    fn events_map_between_core_and_events_k8s_io() {
+        let reg = Registry::new();
+        let core = reg.find("", "v1", "events").unwrap();
+        let events = reg.find("events.k8s.io", "v1", "events").unwrap();
+        assert_eq!(core.prefix(), "/registry/core/events/");
+        assert_eq!(events.prefix(), core.prefix());
+        let e = json!({"apiVersion": "events.k8s.io/v1", "kind": "Event",
+            "metadata": {"name": "e1", "namespace": "default"},
+            "regarding": {"kind": "Pod", "name": "web-1"}, "note": "pulled", "reason": "Pulled",
+            "reportingController": "kubelet", "deprecatedCount": 2, "type": "Normal"});
+        let stored = to_storage(&events, e.clone()).unwrap();
+        assert_eq!(stored["apiVersion"], "v1");
+        assert_eq!(stored["involvedObject"]["name"], "web-1");
+        assert_eq!(stored["message"], "pulled");
+        assert_eq!(stored["reportingComponent"], "kubelet");
+        assert_eq!(stored["count"], 2);
+        assert!(stored.get("note").is_none());
+        assert_eq!(to_storage(&core, stored.clone()).unwrap(), stored);
+        assert_eq!(
+            to_served(&core, vec![stored.clone()]).unwrap(),
+            vec![stored.clone()]
+        );
+        assert_eq!(to_served(&events, vec![stored]).unwrap(), vec![e]);
     }
 
     #[test]

@@ -112,13 +112,10 @@ impl Resource {
     pub fn has_status(&self) -> bool {
         self.subresources.iter().any(|s| s == "status")
     }
-    /// `/registry/<group>/<plural>/`.
+    /// `/registry/<group>/<plural>/`, the group being the one the resource is stored in
+    /// ([`convert::storage_group`]).
     pub fn prefix(&self) -> String {
-        let g = if self.group.is_empty() {
-            "core"
-        } else {
-            &self.group
-        };
+        let g = convert::storage_group(&self.group, &self.plural);
         format!("/registry/{g}/{}/", self.plural)
     }
     /// The prefix of one namespace (or of all when None / cluster-scoped).
@@ -131,9 +128,9 @@ impl Resource {
     pub fn key(&self, namespace: Option<&str>, name: &str) -> String {
         format!("{}{name}", self.collection_prefix(namespace))
     }
-    /// `group/plural` identity across versions.
+    /// Whether both are forms of the same stored objects (versions, or groups sharing storage).
     pub fn same_resource(&self, other: &Resource) -> bool {
-        self.group == other.group && self.plural == other.plural
+        self.prefix() == other.prefix()
     }
 }
 

@@ -161,7 +161,7 @@ pub fn printer(group: &str, kind: &str) -> Printer {
             ],
             pod,
         ),
-        ("", "Event") => p(
+        ("" | "events.k8s.io", "Event") => p(
             vec![
                 c(
                     "Last Seen",
@@ -445,7 +445,15 @@ fn pod(o: &Value, now: &str) -> Vec<Value> {
     ]
 }
 
+/// kube prints both Event kinds alike; an events.k8s.io one is read under its core names.
 fn event(o: &Value, now: &str) -> Vec<Value> {
+    let core;
+    let o = if o.get("apiVersion").and_then(Value::as_str) == Some("events.k8s.io/v1") {
+        core = crate::registry::convert::event_as_core(o.clone());
+        &core
+    } else {
+        o
+    };
     let ts = |p: &str| o.pointer(p).and_then(Value::as_str);
     let first_ts = ts("/firstTimestamp")
         .or_else(|| ts("/eventTime"))
