@@ -594,7 +594,10 @@ async fn events_are_one_store_under_core_and_events_k8s_io() {
             ["LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"],
             "{table}"
         );
-        assert!(table.contains("pod/web-1") && table.contains("image pulled"), "{table}");
+        assert!(
+            table.contains("pod/web-1") && table.contains("image pulled"),
+            "{table}"
+        );
         assert!(
             table.contains("deployment/web") && table.contains("Scaled up to 3"),
             "{table}"

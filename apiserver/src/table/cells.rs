@@ -463,10 +463,75 @@ pub fn controller(o: &Value, _: &str) -> Value {
             } else {
                 format!("{kind}.{group}")
             };
-            format!("{kind}/{}", str_at(r, "/name"))
+            format!("{}/{}", kind.to_lowercase(), str_at(r, "/name"))
         }
         None => "<none>".to_string(),
     })
+}
+
+// --- Certificates, CSI, service CIDRs
+
+/// `Approved,Issued`, `Denied`, `Pending`…, in kube's order of precedence.
+pub fn csr_condition(o: &Value, _: &str) -> Value {
+    let types: Vec<&str> = o
+        .pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c.get("type").and_then(Value::as_str))
+        .collect();
+    let mut status = if types.contains(&"Denied") {
+        "Denied"
+    } else if types.contains(&"Approved") {
+        "Approved"
+    } else {
+        "Pending"
+    }
+    .to_string();
+    if types.contains(&"Failed") {
+        status.push_str(",Failed");
+    }
+    if !str_at(o, "/status/certificate").is_empty() {
+        status.push_str(",Issued");
+    }
+    json!(status)
+}
+
+pub fn csr_duration(o: &Value, _: &str) -> Value {
+    json!(
+        match o.pointer("/spec/expirationSeconds").and_then(Value::as_i64) {
+            Some(secs) => human_duration(secs),
+            None => "<none>".to_string(),
+        }
+    )
+}
+
+pub fn token_requests(o: &Value, _: &str) -> Value {
+    let audiences: Vec<String> = o
+        .pointer("/spec/tokenRequests")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|t| str_at(t, "/audience").to_string())
+        .collect();
+    json!(if audiences.is_empty() {
+        "<unset>".to_string()
+    } else {
+        audiences.join(",")
+    })
+}
+
+pub fn lifecycle_modes(o: &Value, _: &str) -> Value {
+    let modes: Vec<&str> = strs(o, "/spec/volumeLifecycleModes").collect();
+    json!(if modes.is_empty() {
+        "Persistent".to_string()
+    } else {
+        modes.join(",")
+    })
+}
+
+pub fn cidrs(o: &Value, _: &str) -> Value {
+    json!(strs(o, "/spec/cidrs").collect::<Vec<_>>().join(","))
 }
 
 /// kubectl's TARGETS of an HPA: `cpu: 40%/80%, memory: <unknown>/1Gi`, two at most.

@@ -891,6 +891,120 @@ pub const KINDS: &[(&str, &[&str], &[Col])] = &[
         ],
     ),
     (
+        "certificates.k8s.io",
+        &["CertificateSigningRequest"],
+        &[
+            NAME,
+            AGE,
+            s(
+                "SignerName",
+                "signerName indicates the requested signer, and is a qualified name.",
+                Cell::Str("/spec/signerName", "<none>"),
+            ),
+            s(
+                "Requestor",
+                "username contains the name of the user that created the CertificateSigningRequest.",
+                Cell::Str("/spec/username", ""),
+            ),
+            s(
+                "RequestedDuration",
+                "expirationSeconds is the requested duration of validity of the issued certificate.",
+                Cell::Fn(csr_duration),
+            ),
+            s(
+                "Condition",
+                "conditions applied to the request. Known conditions are \"Approved\", \"Denied\", and \"Failed\".",
+                Cell::Fn(csr_condition),
+            ),
+        ],
+    ),
+    (
+        "storage.k8s.io",
+        &["CSIDriver"],
+        &[
+            NAME,
+            col(
+                "AttachRequired",
+                "boolean",
+                "attachRequired indicates this CSI volume driver requires an attach operation.",
+                Cell::Bool("/spec/attachRequired", true),
+            ),
+            col(
+                "PodInfoOnMount",
+                "boolean",
+                "podInfoOnMount indicates this CSI volume driver requires additional pod information (like podName, podUID, etc.) during mount operations.",
+                Cell::Bool("/spec/podInfoOnMount", false),
+            ),
+            col(
+                "StorageCapacity",
+                "boolean",
+                "storageCapacity indicates that the CSI volume driver wants pod scheduling to consider the storage capacity that the driver deployment will report.",
+                Cell::Bool("/spec/storageCapacity", false),
+            ),
+            s(
+                "TokenRequests",
+                "tokenRequests indicates the CSI driver needs pods' service account tokens it is mounting volume for to do necessary authentication.",
+                Cell::Fn(token_requests),
+            ),
+            col(
+                "RequiresRepublish",
+                "boolean",
+                "requiresRepublish indicates the CSI driver wants `NodePublishVolume` being periodically called to reflect any possible change in the mounted volume.",
+                Cell::Bool("/spec/requiresRepublish", false),
+            ),
+            s(
+                "Modes",
+                "volumeLifecycleModes defines what kind of volumes this CSI volume driver supports.",
+                Cell::Fn(lifecycle_modes),
+            ),
+            AGE,
+        ],
+    ),
+    (
+        "storage.k8s.io",
+        &["CSINode"],
+        &[
+            NAME,
+            col(
+                "Drivers",
+                "integer",
+                "Drivers indicates the number of CSI drivers registered on the node",
+                Cell::Count(&["/spec/drivers"]),
+            ),
+            AGE,
+        ],
+    ),
+    (
+        "storage.k8s.io",
+        &["CSIStorageCapacity"],
+        &[
+            NAME,
+            s(
+                "StorageClassName",
+                "storageClassName represents the name of the StorageClass that the reported capacity applies to.",
+                Cell::Str("/storageClassName", ""),
+            ),
+            s(
+                "Capacity",
+                "capacity is the value reported by the CSI driver in its GetCapacityResponse for a GetCapacityRequest with topology and parameters that match the previous fields.",
+                Cell::Str("/capacity", ""),
+            ),
+        ],
+    ),
+    (
+        "networking.k8s.io",
+        &["ServiceCIDR"],
+        &[
+            NAME,
+            s(
+                "CIDRs",
+                "cidrs defines the IP blocks in CIDR notation from which to assign service cluster IPs.",
+                Cell::Fn(cidrs),
+            ),
+            AGE,
+        ],
+    ),
+    (
         "node.k8s.io",
         &["RuntimeClass"],
         &[

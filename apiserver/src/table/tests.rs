@@ -555,3 +555,58 @@ fn printer_columns_from_crd_version() {
         }]
     );
 }
+
+#[test]
+fn csr_controller_revision_csi_driver() {
+    let t = table(
+        "certificates.k8s.io",
+        "CertificateSigningRequest",
+        &format!(
+            "{META}spec: {{signerName: kubernetes.io/kube-apiserver-client, username: alice, expirationSeconds: 86400}}\nstatus: {{conditions: [{{type: Approved, status: 'True'}}], certificate: Zm9v}}\n"
+        ),
+    );
+    assert_eq!(
+        names(&t, 0),
+        [
+            "Name",
+            "Age",
+            "SignerName",
+            "Requestor",
+            "RequestedDuration",
+            "Condition"
+        ]
+    );
+    assert_eq!(
+        cells(&t)[2..],
+        [
+            json!("kubernetes.io/kube-apiserver-client"),
+            json!("alice"),
+            json!("24h"),
+            json!("Approved,Issued")
+        ]
+    );
+
+    let t = table(
+        "apps",
+        "ControllerRevision",
+        "metadata: {name: web-5d4b, creationTimestamp: '2026-01-10T11:56:58Z', ownerReferences: [{apiVersion: apps/v1, kind: StatefulSet, name: web, controller: true, uid: u}]}\nrevision: 2\n",
+    );
+    assert_eq!(cells(&t)[1..3], [json!("statefulset.apps/web"), json!(2)]);
+
+    let t = table(
+        "storage.k8s.io",
+        "CSIDriver",
+        &format!("{META}spec: {{}}\n"),
+    );
+    assert_eq!(
+        cells(&t)[1..7],
+        [
+            json!(true),
+            json!(false),
+            json!(false),
+            json!("<unset>"),
+            json!(false),
+            json!("Persistent")
+        ]
+    );
+}
