@@ -338,6 +338,16 @@ async fn apply_stores_them_and_get_prints_kube_columns() {
     );
     assert_eq!(&row(&pc, "high")[..3], ["high", "1000", "false"], "{pc}");
 
+    // `kubectl get all` takes in HPAs and CronJobs (category `all`), not PDBs.
+    let all = s.kubectl_ok(&["get", "all", "-o", "name"], None).await;
+    assert!(
+        all.lines()
+            .any(|l| l == "horizontalpodautoscaler.autoscaling/web")
+            && all.lines().any(|l| l == "cronjob.batch/cleanup")
+            && !all.contains("poddisruptionbudget"),
+        "{all}"
+    );
+
     // All six in one `get`, by short names.
     let all = s
         .kubectl_ok(&["get", "hpa,cj,pdb,netpol,pvc,pc", "-o", "name"], None)
