@@ -4,10 +4,11 @@
 //! subresources, generation tracking, POST-only reviews) are the [`FACTS`] table, as
 //! kube-apiserver 1.33 serves them (`kubectl api-resources`).
 //!
-//! Left out on purpose: kinds whose meaning is a behaviour this server does not have
-//! (ValidatingAdmissionPolicy and its bindings would be stored but never enforced;
-//! ComponentStatus, Binding and APIService need a kubelet, a scheduler or aggregation) and
-//! alpha/beta versions, which a 1.33 cluster does not serve by default.
+//! Policy kinds (ResourceQuota, LimitRange, NetworkPolicy, PriorityClass,
+//! ValidatingAdmissionPolicy…) are stored and served, so they can be federated to member
+//! clusters, but this server does not enforce them. Left out: ComponentStatus, Binding and
+//! APIService, which need a kubelet, a scheduler or API aggregation, and alpha/beta versions,
+//! which a 1.33 cluster does not serve by default.
 
 use std::sync::{Arc, LazyLock};
 
@@ -63,6 +64,8 @@ macro_rules! with_builtin_types {
             ::k8s_openapi::api::authentication::v1::TokenReview,
             ::k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration,
             ::k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration,
+            ::k8s_openapi::api::admissionregistration::v1::ValidatingAdmissionPolicy,
+            ::k8s_openapi::api::admissionregistration::v1::ValidatingAdmissionPolicyBinding,
             ::k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
             ::k8s_openapi::api::certificates::v1::CertificateSigningRequest,
             ::k8s_openapi::api::discovery::v1::EndpointSlice,
@@ -233,6 +236,10 @@ const FACTS: &[Facts] = &[
     f(AUTHN, "tokenreviews", &[]).review(),
     f(ADMISSION, "validatingwebhookconfigurations", &[]).generation(),
     f(ADMISSION, "mutatingwebhookconfigurations", &[]).generation(),
+    f(ADMISSION, "validatingadmissionpolicies", &[])
+        .status()
+        .generation(),
+    f(ADMISSION, "validatingadmissionpolicybindings", &[]).generation(),
     f(
         "apiextensions.k8s.io",
         "customresourcedefinitions",

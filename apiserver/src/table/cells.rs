@@ -608,3 +608,28 @@ pub fn hpa_targets(o: &Value, _: &str) -> Value {
         none_if_empty(text)
     })
 }
+
+// --- Admission policies
+
+pub fn param_kind(o: &Value, _: &str) -> Value {
+    json!(match o.pointer("/spec/paramKind") {
+        Some(k) => format!("{}/{}", str_at(k, "/apiVersion"), str_at(k, "/kind")),
+        None => "<unset>".to_string(),
+    })
+}
+
+/// `namespace/name`, `*/name` when the namespace is not given, or the selector.
+pub fn param_ref(o: &Value, _: &str) -> Value {
+    let Some(r) = o.pointer("/spec/paramRef") else {
+        return json!("<unset>");
+    };
+    let name = str_at(r, "/name");
+    json!(match (name, str_at(r, "/namespace")) {
+        ("", _) => match r.get("selector") {
+            Some(sel) => super::columns::selector_string(Some(sel)),
+            None => "<unset>".to_string(),
+        },
+        (name, "") => format!("*/{name}"),
+        (name, ns) => format!("{ns}/{name}"),
+    })
+}

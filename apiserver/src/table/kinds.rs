@@ -1032,6 +1032,43 @@ pub const KINDS: &[(&str, &[&str], &[Col])] = &[
     ),
     (
         "admissionregistration.k8s.io",
+        &["ValidatingAdmissionPolicy"],
+        &[
+            NAME,
+            col(
+                "Validations",
+                "integer",
+                "Validations indicates the number of validation rules defined in this configuration",
+                Cell::Count(&["/spec/validations"]),
+            ),
+            s(
+                "ParamKind",
+                "ParamKind specifies the kind of resources used to parameterize this policy",
+                Cell::Fn(param_kind),
+            ),
+            AGE,
+        ],
+    ),
+    (
+        "admissionregistration.k8s.io",
+        &["ValidatingAdmissionPolicyBinding"],
+        &[
+            NAME,
+            s(
+                "PolicyName",
+                "PolicyName indicates the policy definition which the policy binding binded to",
+                Cell::Str("/spec/policyName", ""),
+            ),
+            s(
+                "ParamRef",
+                "ParamRef indicates the param resource which sets the configration param",
+                Cell::Fn(param_ref),
+            ),
+            AGE,
+        ],
+    ),
+    (
+        "admissionregistration.k8s.io",
         &[
             "MutatingWebhookConfiguration",
             "ValidatingWebhookConfiguration",

@@ -610,3 +610,22 @@ fn csr_controller_revision_csi_driver() {
         ]
     );
 }
+
+#[test]
+fn admission_policies() {
+    let t = table(
+        "admissionregistration.k8s.io",
+        "ValidatingAdmissionPolicy",
+        &format!(
+            "{META}spec: {{paramKind: {{apiVersion: v1, kind: ConfigMap}}, validations: [{{expression: 'true'}}]}}\n"
+        ),
+    );
+    assert_eq!(names(&t, 0), ["Name", "Validations", "ParamKind", "Age"]);
+    assert_eq!(cells(&t)[1..3], [json!(1), json!("v1/ConfigMap")]);
+    let t = table(
+        "admissionregistration.k8s.io",
+        "ValidatingAdmissionPolicyBinding",
+        &format!("{META}spec: {{policyName: p, paramRef: {{name: limits}}}}\n"),
+    );
+    assert_eq!(cells(&t)[1..3], [json!("p"), json!("*/limits")]);
+}
