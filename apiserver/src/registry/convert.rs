@@ -44,20 +44,22 @@ pub fn storage_group<'a>(group: &'a str, plural: &str) -> &'a str {
 /// Converts stored objects of a built-in resource to the form `res` serves.
 pub fn to_served(res: &Resource, objs: Vec<Value>) -> ApiResult<Vec<Value>> {
     let target = res.api_version();
-    if storage_api_version(&res.group, &res.plural).is_none() {
+    let Some(stored) = storage_api_version(&res.group, &res.plural) else {
         return Ok(objs);
-    }
+    };
     objs.into_iter()
-        .map(|o| match o.get("apiVersion").and_then(Value::as_str) {
-            Some(v) if v == target => Ok(o),
-            Some(from) => {
-                let from = from.to_string();
+        .map(|o| {
+            // An object without apiVersion is taken to be in the storage form.
+            let from = o
+                .get("apiVersion")
+                .and_then(Value::as_str)
+                .unwrap_or(stored)
+                .to_string();
+            if from == target {
+                Ok(o)
+            } else {
                 convert(o, &from, &target)
             }
-            None => Err(ApiError::internal(format!(
-                "a stored {} has no apiVersion",
-                res.kind
-            ))),
         })
         .collect()
 }
