@@ -20,7 +20,7 @@ fn s<'a>(v: &'a Value, ptr: &str) -> &'a str {
 /// would delete) the built-in objects.
 pub fn shadowed_builtin(group: &str, plural: &str) -> Option<String> {
     crate::registry::builtins()
-        .into_iter()
+        .iter()
         .find(|b| b.group == group && b.plural == plural)
         .map(|b| format!("{}.{}", b.plural, b.group))
 }
@@ -39,7 +39,7 @@ fn collisions(group: &str, plural: &str, kind: &str) -> Vec<Cause> {
         ));
     }
     if let Some(b) = crate::registry::builtins()
-        .into_iter()
+        .iter()
         .find(|b| b.group == group && b.kind == kind && b.plural != plural)
     {
         out.push(Cause::invalid(

@@ -76,7 +76,7 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-fn json(v: Value) -> Response {
+fn json(v: impl std::fmt::Display) -> Response {
     let mut r = v.to_string().into_response();
     r.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -114,12 +114,11 @@ async fn apis(State(state): State<AppState>, headers: HeaderMap) -> Response {
     }
 }
 
-/// The registry as the openapi module sees it.
-fn schemas(state: &AppState) -> Vec<openapi::ResourceSchema> {
-    state
-        .registry
-        .all()
-        .into_iter()
+/// The served resources as the openapi module sees them.
+fn schemas<'a>(
+    all: impl IntoIterator<Item = &'a std::sync::Arc<registry::Resource>>,
+) -> Vec<openapi::ResourceSchema> {
+    all.into_iter()
         .map(|r| openapi::ResourceSchema {
             group: r.group.clone(),
             version: r.version.clone(),
@@ -144,16 +143,25 @@ fn hash_of(v: &Value) -> String {
     format!("{h:016X}")
 }
 
+// The OpenAPI documents are built once per set of served resources (`Registry::memo`).
+
 async fn openapi_v2(State(state): State<AppState>) -> Response {
-    json(openapi::v2_document(&schemas(&state)))
+    json(
+        state
+            .registry
+            .memo("openapi/v2", |all| openapi::v2_document(&schemas(all))),
+    )
 }
 
-fn v3_for(state: &AppState, group: &str, version: &str) -> Value {
-    let rs: Vec<openapi::ResourceSchema> = schemas(state)
-        .into_iter()
-        .filter(|r| r.group == group && r.version == version)
-        .collect();
-    openapi::v3_document(group, version, &rs)
+fn v3_for(state: &AppState, group: &str, version: &str) -> std::sync::Arc<Value> {
+    state
+        .registry
+        .memo(&format!("openapi/v3/{group}/{version}"), |all| {
+            let served = all
+                .iter()
+                .filter(|r| r.group == group && r.version == version);
+            openapi::v3_document(group, version, &schemas(served))
+        })
 }
 
 async fn openapi_v3_index(State(state): State<AppState>) -> Response {
@@ -163,7 +171,14 @@ async fn openapi_v3_index(State(state): State<AppState>) -> Response {
             gvs.push((g.clone(), v));
         }
     }
-    let hash = |g: &str, v: &str| hash_of(&v3_for(&state, g, v));
+    let hash = |g: &str, v: &str| {
+        let h = state
+            .registry
+            .memo(&format!("openapi/v3-hash/{g}/{v}"), |_| {
+                Value::String(hash_of(&v3_for(&state, g, v)))
+            });
+        h.as_str().unwrap_or_default().to_string()
+    };
     json(openapi::v3_index(&gvs, &hash))
 }
 

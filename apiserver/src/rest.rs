@@ -22,7 +22,7 @@ use crate::{MAX_BODY_BYTES, discovery, patch};
 /// What a resource path names.
 #[derive(Debug, Clone)]
 struct Target {
-    res: Resource,
+    res: std::sync::Arc<Resource>,
     namespace: Option<String>,
     name: Option<String>,
     sub: Option<String>,
@@ -286,7 +286,14 @@ async fn route(
                 }
                 if lq.watch {
                     let render = watch_render(&res, headers, q, table);
-                    return watch::watch(state.clone(), res, t.namespace.clone(), lq, render).await;
+                    return watch::watch(
+                        state.clone(),
+                        Resource::clone(&res),
+                        t.namespace.clone(),
+                        lq,
+                        render,
+                    )
+                    .await;
                 }
                 let l = list::list(state, &res, ns, &lq).await?;
                 let warnings = l.skipped.clone();
@@ -366,7 +373,14 @@ async fn route(
                 let mut lq = ListQuery::parse(&res, &q2)?;
                 lq.watch = true;
                 let render = watch_render(&res, headers, q, table);
-                return watch::watch(state.clone(), res, t.namespace.clone(), lq, render).await;
+                return watch::watch(
+                    state.clone(),
+                    Resource::clone(&res),
+                    t.namespace.clone(),
+                    lq,
+                    render,
+                )
+                .await;
             }
             match (method.clone(), sub) {
                 (Method::GET, Some("scale")) => {

@@ -40,6 +40,17 @@ pub fn to_scale(res: &Resource, obj: &Value) -> Value {
         .and_then(|p| obj.pointer(p))
         .map(|s| match s {
             Value::String(s) => s.clone(),
+            // A ReplicationController's selector is a plain label map.
+            Value::Object(m)
+                if !m.contains_key("matchLabels") && !m.contains_key("matchExpressions") =>
+            {
+                let mut pairs: Vec<String> = m
+                    .iter()
+                    .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+                    .collect();
+                pairs.sort();
+                pairs.join(",")
+            }
             other => crate::selector::label_selector_string(other),
         })
         .unwrap_or_default();
@@ -121,5 +132,16 @@ mod tests {
         assert_eq!(s["status"]["selector"], "app=d");
         let d2 = apply_scale(&res, d, &json!({"spec": {"replicas": 5}})).unwrap();
         assert_eq!(d2["spec"]["replicas"], 5);
+    }
+
+    #[test]
+    fn replication_controller_selector_is_a_label_map() {
+        let res = Registry::new()
+            .find("", "v1", "replicationcontrollers")
+            .unwrap();
+        let rc = json!({"metadata": {"name": "rc"}, "spec": {"replicas": 3, "selector": {"tier": "web", "app": "shop"}}});
+        let s = to_scale(&res, &rc);
+        assert_eq!(s["spec"]["replicas"], 3);
+        assert_eq!(s["status"]["selector"], "app=shop,tier=web");
     }
 }

@@ -95,11 +95,11 @@ impl AppState {
         ))
     }
 
-    /// Converts an object to the version `res` serves (no-op for built-ins or same version).
+    /// Converts an object to the version `res` serves (no-op when it is in that version).
     pub async fn convert(&self, res: &Resource, objs: Vec<Value>) -> ApiResult<Vec<Value>> {
         let target = res.api_version();
         let Some(crd) = &res.crd else {
-            return Ok(objs);
+            return crate::registry::convert::to_served(res, objs);
         };
         if objs
             .iter()
@@ -135,10 +135,10 @@ impl AppState {
         }
     }
 
-    /// Converts one object to the storage version of its CRD.
+    /// Converts one object to the storage version of its resource.
     pub async fn to_storage(&self, res: &Resource, obj: Value) -> ApiResult<Value> {
         let Some(crd) = &res.crd else {
-            return Ok(obj);
+            return crate::registry::convert::to_storage(res, obj);
         };
         if crd.storage_version == res.version {
             return Ok(obj);

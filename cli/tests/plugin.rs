@@ -1012,3 +1012,26 @@ fn join_and_unjoin_with_kubefedctl_flags() {
         "the unreachable member keeps its account"
     );
 }
+
+#[test]
+fn enable_finds_kube_builtins_beyond_the_workload_basics() {
+    let plane = Plane::start();
+    let ftc =
+        |name: &str| plane.get(&["federatedtypeconfigs", name, "-n", "kube-federation-system"]);
+    // The name the issue reported as "the host serves no resource named …", and short names.
+    plane.ok(&["enable", "horizontalpodautoscalers.autoscaling"]);
+    plane.ok(&["enable", "pdb"]);
+    plane.ok(&["enable", "netpol"]);
+    let hpa = ftc("horizontalpodautoscalers.autoscaling").unwrap();
+    assert_eq!(hpa["spec"]["targetType"]["kind"], "HorizontalPodAutoscaler");
+    assert_eq!(hpa["spec"]["targetType"]["version"], "v2");
+    assert_eq!(hpa["spec"]["targetType"]["scope"], "Namespaced");
+    let pdb = ftc("poddisruptionbudgets.policy").unwrap();
+    assert_eq!(pdb["spec"]["targetType"]["group"], "policy");
+    assert!(ftc("networkpolicies.networking.k8s.io").is_some());
+    assert!(
+        plane
+            .get(&["crd", "federatedhorizontalpodautoscalers.types.kubefed.io"])
+            .is_some()
+    );
+}

@@ -275,6 +275,7 @@ impl<'a> Admission<'a> {
                         .registry
                         .find(&res.group, v, &res.plural)
                         .filter(|other| other.crd.is_some())
+                        .map(|other| Resource::clone(&other))
                 })
         })
     }

@@ -128,7 +128,7 @@ mod tests {
     use super::*;
     use cellfed_auth::rbac::Snapshot;
 
-    fn res(kind: &str) -> Resource {
+    fn res(kind: &str) -> std::sync::Arc<Resource> {
         let plural = format!("{}s", kind.to_lowercase());
         crate::registry::Registry::new()
             .find(GROUP, "v1", &plural)

@@ -110,6 +110,7 @@ pub async fn run_simulator(state: AppState, member: std::sync::Arc<Member>) {
     let resources: Vec<Resource> = SIMULATED
         .iter()
         .filter_map(|(g, v, p)| state.registry.find(g, v, p))
+        .map(|r| Resource::clone(&r))
         .collect();
     loop {
         if let Err(e) = simulate_from_now(&state, &member, &resources, &opts).await {

@@ -4,15 +4,7 @@
 //! (`x-kubernetes-group-version-kind`, `x-kubernetes-patch-merge-key`/`-strategy`,
 //! `x-kubernetes-list-type`/`-list-map-keys`).
 
-use k8s_openapi::api::{
-    admissionregistration::v1 as admission, apps::v1 as apps, authentication::v1 as authn,
-    authorization::v1 as authz, autoscaling::v1 as autoscaling_v1,
-    autoscaling::v2 as autoscaling_v2, batch::v1 as batch, coordination::v1 as coordination,
-    core::v1 as core, discovery::v1 as discovery, events::v1 as events,
-    networking::v1 as networking, policy::v1 as policy, rbac::v1 as rbac,
-    scheduling::v1 as scheduling, storage::v1 as storage,
-};
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1 as apiextensions;
+use k8s_openapi::api::core::v1 as core;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1 as meta;
 use k8s_openapi::schemars::{JsonSchema, SchemaGenerator, generate::SchemaSettings};
 use serde_json::{Map, Value, json};
@@ -46,72 +38,38 @@ impl Default for Schemas {
 }
 
 macro_rules! builtin_kinds {
-    ($gen:expr, $group:expr, $version:expr, $kind:expr; $( ($g:literal, $v:literal, $k:literal, $t:ty) ),* $(,)?) => {
-        match ($group, $version, $kind) {
-            $( ($g, $v, $k) => { $gen.subschema_for::<$t>(); Some(<$t as JsonSchema>::schema_name().into_owned()) } )*
-            _ => None,
+    ($($t:ty),* ; $($extra:ty),* $(,)?) => {
+        /// The schema name of a built-in kind, adding its schema (and everything it refers to)
+        /// to `generator`; None for kinds this server does not know.
+        fn add_builtin(
+            generator: &mut SchemaGenerator,
+            group: &str,
+            version: &str,
+            kind: &str,
+        ) -> Option<String> {
+            $(
+                if <$t as k8s_openapi::Resource>::GROUP == group
+                    && <$t as k8s_openapi::Resource>::VERSION == version
+                    && <$t as k8s_openapi::Resource>::KIND == kind
+                {
+                    generator.subschema_for::<$t>();
+                    return Some(<$t as JsonSchema>::schema_name().into_owned());
+                }
+            )*
+            $(
+                if <$extra as k8s_openapi::Resource>::GROUP == group
+                    && <$extra as k8s_openapi::Resource>::VERSION == version
+                    && <$extra as k8s_openapi::Resource>::KIND == kind
+                {
+                    generator.subschema_for::<$extra>();
+                    return Some(<$extra as JsonSchema>::schema_name().into_owned());
+                }
+            )*
+            None
         }
     };
 }
-
-/// The schema name of a built-in kind, adding its schema (and everything it refers to) to
-/// `generator`; None for kinds this server does not know.
-fn add_builtin(
-    generator: &mut SchemaGenerator,
-    group: &str,
-    version: &str,
-    kind: &str,
-) -> Option<String> {
-    builtin_kinds!(generator, group, version, kind;
-        ("", "v1", "Pod", core::Pod),
-        ("", "v1", "PodTemplate", core::PodTemplate),
-        ("", "v1", "Service", core::Service),
-        ("", "v1", "ConfigMap", core::ConfigMap),
-        ("", "v1", "Secret", core::Secret),
-        ("", "v1", "Namespace", core::Namespace),
-        ("", "v1", "ServiceAccount", core::ServiceAccount),
-        ("", "v1", "Endpoints", core::Endpoints),
-        ("", "v1", "Event", core::Event),
-        ("", "v1", "Node", core::Node),
-        ("", "v1", "PersistentVolume", core::PersistentVolume),
-        ("", "v1", "PersistentVolumeClaim", core::PersistentVolumeClaim),
-        ("", "v1", "ReplicationController", core::ReplicationController),
-        ("", "v1", "LimitRange", core::LimitRange),
-        ("", "v1", "ResourceQuota", core::ResourceQuota),
-        ("apps", "v1", "Deployment", apps::Deployment),
-        ("apps", "v1", "StatefulSet", apps::StatefulSet),
-        ("apps", "v1", "DaemonSet", apps::DaemonSet),
-        ("apps", "v1", "ReplicaSet", apps::ReplicaSet),
-        ("apps", "v1", "ControllerRevision", apps::ControllerRevision),
-        ("batch", "v1", "Job", batch::Job),
-        ("batch", "v1", "CronJob", batch::CronJob),
-        ("autoscaling", "v1", "Scale", autoscaling_v1::Scale),
-        ("autoscaling", "v1", "HorizontalPodAutoscaler", autoscaling_v1::HorizontalPodAutoscaler),
-        ("autoscaling", "v2", "HorizontalPodAutoscaler", autoscaling_v2::HorizontalPodAutoscaler),
-        ("networking.k8s.io", "v1", "Ingress", networking::Ingress),
-        ("networking.k8s.io", "v1", "IngressClass", networking::IngressClass),
-        ("networking.k8s.io", "v1", "NetworkPolicy", networking::NetworkPolicy),
-        ("policy", "v1", "PodDisruptionBudget", policy::PodDisruptionBudget),
-        ("rbac.authorization.k8s.io", "v1", "Role", rbac::Role),
-        ("rbac.authorization.k8s.io", "v1", "ClusterRole", rbac::ClusterRole),
-        ("rbac.authorization.k8s.io", "v1", "RoleBinding", rbac::RoleBinding),
-        ("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", rbac::ClusterRoleBinding),
-        ("coordination.k8s.io", "v1", "Lease", coordination::Lease),
-        ("authorization.k8s.io", "v1", "SelfSubjectAccessReview", authz::SelfSubjectAccessReview),
-        ("authorization.k8s.io", "v1", "SelfSubjectRulesReview", authz::SelfSubjectRulesReview),
-        ("authorization.k8s.io", "v1", "SubjectAccessReview", authz::SubjectAccessReview),
-        ("authorization.k8s.io", "v1", "LocalSubjectAccessReview", authz::LocalSubjectAccessReview),
-        ("authentication.k8s.io", "v1", "SelfSubjectReview", authn::SelfSubjectReview),
-        ("authentication.k8s.io", "v1", "TokenReview", authn::TokenReview),
-        ("discovery.k8s.io", "v1", "EndpointSlice", discovery::EndpointSlice),
-        ("events.k8s.io", "v1", "Event", events::Event),
-        ("scheduling.k8s.io", "v1", "PriorityClass", scheduling::PriorityClass),
-        ("storage.k8s.io", "v1", "StorageClass", storage::StorageClass),
-        ("admissionregistration.k8s.io", "v1", "MutatingWebhookConfiguration", admission::MutatingWebhookConfiguration),
-        ("admissionregistration.k8s.io", "v1", "ValidatingWebhookConfiguration", admission::ValidatingWebhookConfiguration),
-        ("apiextensions.k8s.io", "v1", "CustomResourceDefinition", apiextensions::CustomResourceDefinition),
-    )
-}
+crate::registry::with_builtin_types!(builtin_kinds);
 
 /// The definition name kube gives a kind: `io.k8s.api.apps.v1.Deployment` for built-ins,
 /// the reversed group for others (`types.kubefed.io` → `io.kubefed.types.v1beta1.Kind`).

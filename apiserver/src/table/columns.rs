@@ -1,9 +1,11 @@
 //! kubectl's columns for built-in kinds (kube's `pkg/printers/internalversion`): column
-//! definitions and the cells of one object.
+//! definitions and the cells of one object. Most kinds are data in [`super::kinds`]; the kinds
+//! here have rows that need a function of their own.
 
 use serde_json::{Value, json};
 
 use super::duration::{age, human_duration, parse_rfc3339};
+use super::kinds::Col;
 
 /// A column definition as `meta.k8s.io/v1` Table carries it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,30 +57,60 @@ const CREATED_AT: Column = Column {
     description: AGE_DOC,
     priority: 0,
 };
-const CONTAINERS: Column = c(
-    "Containers",
-    "string",
-    1,
-    "Names of each container in the template.",
-);
-const IMAGES: Column = c(
-    "Images",
-    "string",
-    1,
-    "Images referenced by each container in the template.",
-);
+/// How a printer fills a row.
+pub enum Cells {
+    /// A function giving every cell after `Name` (when `Name` comes first).
+    Fn(fn(&Value, &str) -> Vec<Value>),
+    /// One cell per column.
+    Data(&'static [Col]),
+}
 
 /// The printer of one kind: its columns and how to fill a row.
 pub struct Printer {
     pub columns: Vec<Column>,
-    pub cells: fn(&Value, &str) -> Vec<Value>,
+    pub cells: Cells,
+}
+
+impl Printer {
+    /// The cells of `item`; `now` is the RFC 3339 time ages are computed from.
+    pub fn row(&self, item: &Value, now: &str) -> Vec<Value> {
+        match &self.cells {
+            Cells::Data(cols) => cols.iter().map(|c| c.cell.read(item, now)).collect(),
+            Cells::Fn(f) => {
+                let mut row = Vec::new();
+                if self.columns.first().is_some_and(|c| c.name == "Name") {
+                    row.push(item.pointer("/metadata/name").cloned().unwrap_or(json!("")));
+                }
+                row.extend(f(item, now));
+                row
+            }
+        }
+    }
 }
 
 /// kubectl's printer for a built-in kind; `Name` + `Created At` (kube's default table) for
 /// kinds without one.
 pub fn printer(group: &str, kind: &str) -> Printer {
-    let p =
-        |columns: Vec<Column>, cells: fn(&Value, &str) -> Vec<Value>| Printer { columns, cells };
+    if let Some(cols) = super::kinds::find(group, kind) {
+        let columns = cols
+            .iter()
+            .map(|c| Column {
+                name: c.name,
+                type_: c.type_,
+                format: c.format,
+                description: c.description,
+                priority: c.priority,
+            })
+            .collect();
+        return Printer {
+            columns,
+            cells: Cells::Data(cols),
+        };
+    }
+    let p = |columns: Vec<Column>, cells: fn(&Value, &str) -> Vec<Value>| Printer {
+        columns,
+        cells: Cells::Fn(cells),
+    };
     match (group, kind) {
         ("", "Pod") => p(
             vec![
@@ -129,126 +161,7 @@ pub fn printer(group: &str, kind: &str) -> Printer {
             ],
             pod,
         ),
-        ("", "Namespace") => p(
-            vec![
-                NAME,
-                c("Status", "string", 0, "The status of the namespace"),
-                AGE,
-            ],
-            |o, now| vec![s(o, "/status/phase"), age_of(o, now)],
-        ),
-        ("", "ConfigMap") => p(
-            vec![
-                NAME,
-                c("Data", "string", 0, "Data contains the configuration data."),
-                AGE,
-            ],
-            |o, now| {
-                vec![
-                    json!(len(o, "/data") + len(o, "/binaryData")),
-                    age_of(o, now),
-                ]
-            },
-        ),
-        ("", "Secret") => p(
-            vec![
-                NAME,
-                c(
-                    "Type",
-                    "string",
-                    0,
-                    "Used to facilitate programmatic handling of secret data.",
-                ),
-                c("Data", "string", 0, "Data contains the secret data."),
-                AGE,
-            ],
-            |o, now| {
-                vec![
-                    s(o, "/type"),
-                    json!(len(o, "/data") + len(o, "/stringData")),
-                    age_of(o, now),
-                ]
-            },
-        ),
-        ("", "Service") => p(
-            vec![
-                NAME,
-                c(
-                    "Type",
-                    "string",
-                    0,
-                    "type determines how the Service is exposed.",
-                ),
-                c(
-                    "Cluster-IP",
-                    "string",
-                    0,
-                    "clusterIP is the IP address of the service.",
-                ),
-                c(
-                    "External-IP",
-                    "string",
-                    0,
-                    "externalIPs is a list of IP addresses for which nodes in the cluster will also accept traffic for this service.",
-                ),
-                c(
-                    "Port(s)",
-                    "string",
-                    0,
-                    "The list of ports that are exposed by this service.",
-                ),
-                AGE,
-                c(
-                    "Selector",
-                    "string",
-                    1,
-                    "Route service traffic to pods with label keys and values matching this selector.",
-                ),
-            ],
-            service,
-        ),
-        ("", "ServiceAccount") => p(
-            vec![
-                NAME,
-                c(
-                    "Secrets",
-                    "string",
-                    0,
-                    "Secrets is a list of the secrets in the same namespace that pods running using this ServiceAccount are allowed to use.",
-                ),
-                AGE,
-            ],
-            |o, now| vec![json!(len(o, "/secrets")), age_of(o, now)],
-        ),
-        ("", "Endpoints") => p(
-            vec![
-                NAME,
-                c(
-                    "Endpoints",
-                    "string",
-                    0,
-                    "The set of all endpoints is the union of all subsets.",
-                ),
-                AGE,
-            ],
-            endpoints,
-        ),
-        ("", "Node") => p(
-            vec![
-                NAME,
-                c("Status", "string", 0, "The status of the node"),
-                c("Roles", "string", 0, "The roles of the node"),
-                AGE,
-                c(
-                    "Version",
-                    "string",
-                    0,
-                    "Kubelet Version reported by the node.",
-                ),
-            ],
-            node,
-        ),
-        ("", "Event") => p(
+        ("" | "events.k8s.io", "Event") => p(
             vec![
                 c(
                     "Last Seen",
@@ -311,369 +224,6 @@ pub fn printer(group: &str, kind: &str) -> Printer {
             ],
             event,
         ),
-        ("apps", "Deployment") => p(
-            vec![
-                NAME,
-                c("Ready", "string", 0, "Number of the pod with ready state"),
-                c(
-                    "Up-to-date",
-                    "string",
-                    0,
-                    "Total number of non-terminated pods targeted by this deployment that have the desired template spec.",
-                ),
-                c(
-                    "Available",
-                    "string",
-                    0,
-                    "Total number of available pods (ready for at least minReadySeconds) targeted by this deployment.",
-                ),
-                AGE,
-                CONTAINERS,
-                IMAGES,
-                c(
-                    "Selector",
-                    "string",
-                    1,
-                    "Label selector for pods. Existing ReplicaSets whose pods are selected by this will be the ones affected by this deployment.",
-                ),
-            ],
-            |o, now| {
-                let mut v = vec![
-                    json!(format!(
-                        "{}/{}",
-                        int(o, "/status/readyReplicas"),
-                        int_or(o, "/spec/replicas", 1)
-                    )),
-                    json!(int(o, "/status/updatedReplicas")),
-                    json!(int(o, "/status/availableReplicas")),
-                    age_of(o, now),
-                ];
-                v.extend(workload_wide(o, true));
-                v
-            },
-        ),
-        ("apps", "StatefulSet") => p(
-            vec![
-                NAME,
-                c("Ready", "string", 0, "Number of the pod with ready state"),
-                AGE,
-                CONTAINERS,
-                IMAGES,
-            ],
-            |o, now| {
-                let mut v = vec![
-                    json!(format!(
-                        "{}/{}",
-                        int(o, "/status/readyReplicas"),
-                        int_or(o, "/spec/replicas", 1)
-                    )),
-                    age_of(o, now),
-                ];
-                v.extend(workload_wide(o, false));
-                v
-            },
-        ),
-        ("apps", "DaemonSet") => p(
-            vec![
-                NAME,
-                c(
-                    "Desired",
-                    "integer",
-                    0,
-                    "The total number of nodes that should be running the daemon pod.",
-                ),
-                c(
-                    "Current",
-                    "integer",
-                    0,
-                    "The number of nodes that are running at least 1 daemon pod and are supposed to run the daemon pod.",
-                ),
-                c(
-                    "Ready",
-                    "integer",
-                    0,
-                    "The number of nodes that should be running the daemon pod and have one or more of the daemon pod running with a Ready Condition.",
-                ),
-                c(
-                    "Up-to-date",
-                    "integer",
-                    0,
-                    "The total number of nodes that are running updated daemon pod",
-                ),
-                c(
-                    "Available",
-                    "integer",
-                    0,
-                    "The number of nodes that should be running the daemon pod and have one or more of the daemon pod running and available.",
-                ),
-                c(
-                    "Node Selector",
-                    "string",
-                    0,
-                    "NodeSelector is a selector which must be true for the pod to fit on a node.",
-                ),
-                AGE,
-                CONTAINERS,
-                IMAGES,
-                c(
-                    "Selector",
-                    "string",
-                    1,
-                    "A label query over pods that are managed by the daemon set.",
-                ),
-            ],
-            |o, now| {
-                let mut v = vec![
-                    json!(int(o, "/status/desiredNumberScheduled")),
-                    json!(int(o, "/status/currentNumberScheduled")),
-                    json!(int(o, "/status/numberReady")),
-                    json!(int(o, "/status/updatedNumberScheduled")),
-                    json!(int(o, "/status/numberAvailable")),
-                    json!(map_string(o.pointer("/spec/template/spec/nodeSelector"))),
-                    age_of(o, now),
-                ];
-                v.extend(workload_wide(o, true));
-                v
-            },
-        ),
-        ("apps", "ReplicaSet") | ("", "ReplicationController") => p(
-            vec![
-                NAME,
-                c(
-                    "Desired",
-                    "integer",
-                    0,
-                    "Replicas is the number of desired pods.",
-                ),
-                c(
-                    "Current",
-                    "integer",
-                    0,
-                    "Replicas is the most recently observed number of replicas.",
-                ),
-                c(
-                    "Ready",
-                    "integer",
-                    0,
-                    "The number of ready replicas for this replica set.",
-                ),
-                AGE,
-                CONTAINERS,
-                IMAGES,
-                c(
-                    "Selector",
-                    "string",
-                    1,
-                    "Selector is a label query over pods that should match the replica count.",
-                ),
-            ],
-            |o, now| {
-                let mut v = vec![
-                    json!(int_or(o, "/spec/replicas", 1)),
-                    json!(int(o, "/status/replicas")),
-                    json!(int(o, "/status/readyReplicas")),
-                    age_of(o, now),
-                ];
-                v.extend(workload_wide(o, true));
-                v
-            },
-        ),
-        ("batch", "Job") => p(
-            vec![
-                NAME,
-                c("Status", "string", 0, "Status of the job."),
-                c(
-                    "Completions",
-                    "string",
-                    0,
-                    "The completion status of the job.",
-                ),
-                c(
-                    "Duration",
-                    "string",
-                    0,
-                    "Time required to complete the job.",
-                ),
-                AGE,
-                CONTAINERS,
-                IMAGES,
-                c(
-                    "Selector",
-                    "string",
-                    1,
-                    "A label query over pods that should match the pod count.",
-                ),
-            ],
-            job,
-        ),
-        ("batch", "CronJob") => p(
-            vec![
-                NAME,
-                c(
-                    "Schedule",
-                    "string",
-                    0,
-                    "The schedule in Cron format, see https://en.wikipedia.org/wiki/Cron.",
-                ),
-                c(
-                    "Timezone",
-                    "string",
-                    0,
-                    "The time zone name for the given schedule.",
-                ),
-                c(
-                    "Suspend",
-                    "boolean",
-                    0,
-                    "This flag tells the controller to suspend subsequent executions.",
-                ),
-                c(
-                    "Active",
-                    "integer",
-                    0,
-                    "A list of pointers to currently running jobs.",
-                ),
-                c(
-                    "Last Schedule",
-                    "string",
-                    0,
-                    "Information when was the last time the job was successfully scheduled.",
-                ),
-                AGE,
-                CONTAINERS,
-                IMAGES,
-                c(
-                    "Selector",
-                    "string",
-                    1,
-                    "A label query over pods that should match the pod count.",
-                ),
-            ],
-            |o, now| {
-                let last = o
-                    .pointer("/status/lastScheduleTime")
-                    .and_then(Value::as_str)
-                    .map_or_else(|| "<none>".to_string(), |t| age(Some(t), now));
-                let pod = o.pointer("/spec/jobTemplate/spec/template/spec");
-                vec![
-                    s(o, "/spec/schedule"),
-                    json!(
-                        o.pointer("/spec/timeZone")
-                            .and_then(Value::as_str)
-                            .unwrap_or("<none>")
-                    ),
-                    json!(
-                        o.pointer("/spec/suspend")
-                            .and_then(Value::as_bool)
-                            .unwrap_or(false)
-                    ),
-                    json!(len(o, "/status/active")),
-                    json!(last),
-                    age_of(o, now),
-                    json!(container_field(pod, "name")),
-                    json!(container_field(pod, "image")),
-                    json!(selector_string(
-                        o.pointer("/spec/jobTemplate/spec/selector")
-                    )),
-                ]
-            },
-        ),
-        ("networking.k8s.io", "Ingress") => p(
-            vec![
-                NAME,
-                c(
-                    "Class",
-                    "string",
-                    0,
-                    "The name of the IngressClass resource that should be used for this Ingress.",
-                ),
-                c(
-                    "Hosts",
-                    "string",
-                    0,
-                    "Hosts that incoming requests are matched against before the ingress rule",
-                ),
-                c(
-                    "Address",
-                    "string",
-                    0,
-                    "Address is a list containing ingress points for the load-balancer",
-                ),
-                c(
-                    "Ports",
-                    "string",
-                    0,
-                    "Ports of TLS configurations that open",
-                ),
-                AGE,
-            ],
-            ingress,
-        ),
-        ("rbac.authorization.k8s.io", "Role" | "ClusterRole")
-        | ("apiextensions.k8s.io", "CustomResourceDefinition") => {
-            p(vec![NAME, CREATED_AT], |o, _| {
-                vec![s(o, "/metadata/creationTimestamp")]
-            })
-        }
-        ("rbac.authorization.k8s.io", "RoleBinding" | "ClusterRoleBinding") => p(
-            vec![
-                NAME,
-                c(
-                    "Role",
-                    "string",
-                    0,
-                    "RoleRef references the role this binding grants.",
-                ),
-                AGE,
-                c("Users", "string", 1, "Users in the binding"),
-                c("Groups", "string", 1, "Groups in the binding"),
-                c(
-                    "ServiceAccounts",
-                    "string",
-                    1,
-                    "ServiceAccounts in the binding",
-                ),
-            ],
-            binding,
-        ),
-        ("coordination.k8s.io", "Lease") => p(
-            vec![
-                NAME,
-                c(
-                    "Holder",
-                    "string",
-                    0,
-                    "holderIdentity contains the identity of the holder of a current lease.",
-                ),
-                AGE,
-            ],
-            |o, now| {
-                vec![
-                    json!(
-                        o.pointer("/spec/holderIdentity")
-                            .and_then(Value::as_str)
-                            .unwrap_or("")
-                    ),
-                    age_of(o, now),
-                ]
-            },
-        ),
-        (
-            "admissionregistration.k8s.io",
-            "MutatingWebhookConfiguration" | "ValidatingWebhookConfiguration",
-        ) => p(
-            vec![
-                NAME,
-                c(
-                    "Webhooks",
-                    "integer",
-                    0,
-                    "Webhooks indicates the number of webhooks in this configuration",
-                ),
-                AGE,
-            ],
-            |o, now| vec![json!(len(o, "/webhooks")), age_of(o, now)],
-        ),
         _ => p(vec![NAME, CREATED_AT], |o, _| {
             vec![s(o, "/metadata/creationTimestamp")]
         }),
@@ -684,7 +234,7 @@ fn s(o: &Value, ptr: &str) -> Value {
     json!(o.pointer(ptr).and_then(Value::as_str).unwrap_or(""))
 }
 
-fn int(o: &Value, ptr: &str) -> i64 {
+pub(super) fn int(o: &Value, ptr: &str) -> i64 {
     int_or(o, ptr, 0)
 }
 
@@ -692,7 +242,7 @@ fn int_or(o: &Value, ptr: &str, default: i64) -> i64 {
     o.pointer(ptr).and_then(Value::as_i64).unwrap_or(default)
 }
 
-fn len(o: &Value, ptr: &str) -> usize {
+pub(super) fn len(o: &Value, ptr: &str) -> usize {
     match o.pointer(ptr) {
         Some(Value::Object(m)) => m.len(),
         Some(Value::Array(a)) => a.len(),
@@ -700,7 +250,7 @@ fn len(o: &Value, ptr: &str) -> usize {
     }
 }
 
-fn age_of(o: &Value, now: &str) -> Value {
+pub(super) fn age_of(o: &Value, now: &str) -> Value {
     json!(age(
         o.pointer("/metadata/creationTimestamp")
             .and_then(Value::as_str),
@@ -708,12 +258,12 @@ fn age_of(o: &Value, now: &str) -> Value {
     ))
 }
 
-fn none_if_empty(s: String) -> String {
+pub(super) fn none_if_empty(s: String) -> String {
     if s.is_empty() { "<none>".into() } else { s }
 }
 
 /// `k=v,k2=v2` of a string map, `<none>` when empty.
-fn map_string(m: Option<&Value>) -> String {
+pub(super) fn map_string(m: Option<&Value>) -> String {
     let pairs: Vec<String> = m
         .and_then(Value::as_object)
         .into_iter()
@@ -768,7 +318,7 @@ pub fn selector_string(sel: Option<&Value>) -> String {
     )
 }
 
-fn container_field(pod_spec: Option<&Value>, f: &str) -> String {
+pub(super) fn container_field(pod_spec: Option<&Value>, f: &str) -> String {
     pod_spec
         .and_then(|p| p.get("containers"))
         .and_then(Value::as_array)
@@ -777,18 +327,6 @@ fn container_field(pod_spec: Option<&Value>, f: &str) -> String {
         .filter_map(|c| c.get(f).and_then(Value::as_str))
         .collect::<Vec<_>>()
         .join(",")
-}
-
-fn workload_wide(o: &Value, with_selector: bool) -> Vec<Value> {
-    let pod = o.pointer("/spec/template/spec");
-    let mut v = vec![
-        json!(container_field(pod, "name")),
-        json!(container_field(pod, "image")),
-    ];
-    if with_selector {
-        v.push(json!(selector_string(o.pointer("/spec/selector"))));
-    }
-    v
 }
 
 fn pod(o: &Value, now: &str) -> Vec<Value> {
@@ -907,153 +445,15 @@ fn pod(o: &Value, now: &str) -> Vec<Value> {
     ]
 }
 
-fn service(o: &Value, now: &str) -> Vec<Value> {
-    let ty = o
-        .pointer("/spec/type")
-        .and_then(Value::as_str)
-        .unwrap_or("ClusterIP");
-    let strs = |p: &str| -> Vec<String> {
-        o.pointer(p)
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(|v| v.as_str().map(str::to_string))
-            .collect()
-    };
-    let external_ips = strs("/spec/externalIPs");
-    let external = match ty {
-        "ClusterIP" | "NodePort" => none_if_empty(external_ips.join(",")),
-        "LoadBalancer" => {
-            let mut ips: Vec<String> = o
-                .pointer("/status/loadBalancer/ingress")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .filter_map(|i| {
-                    i.get("ip")
-                        .or_else(|| i.get("hostname"))
-                        .and_then(Value::as_str)
-                })
-                .map(str::to_string)
-                .collect();
-            ips.extend(external_ips);
-            if ips.is_empty() {
-                "<pending>".into()
-            } else {
-                ips.join(",")
-            }
-        }
-        "ExternalName" => o
-            .pointer("/spec/externalName")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string(),
-        _ => "<unknown>".into(),
-    };
-    let ports: Vec<String> = o
-        .pointer("/spec/ports")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .map(|p| {
-            let port = p.get("port").and_then(Value::as_i64).unwrap_or(0);
-            let proto = p.get("protocol").and_then(Value::as_str).unwrap_or("TCP");
-            match p.get("nodePort").and_then(Value::as_i64) {
-                Some(np) if np != 0 => format!("{port}:{np}/{proto}"),
-                _ => format!("{port}/{proto}"),
-            }
-        })
-        .collect();
-    let cluster_ip = o
-        .pointer("/spec/clusterIP")
-        .and_then(Value::as_str)
-        .unwrap_or("");
-    vec![
-        json!(ty),
-        json!(none_if_empty(cluster_ip.to_string())),
-        json!(external),
-        json!(none_if_empty(ports.join(","))),
-        age_of(o, now),
-        json!(map_string(o.pointer("/spec/selector"))),
-    ]
-}
-
-fn endpoints(o: &Value, now: &str) -> Vec<Value> {
-    let mut eps = Vec::new();
-    for subset in o
-        .pointer("/subsets")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        let ports: Vec<i64> = subset
-            .get("ports")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(|p| p.get("port").and_then(Value::as_i64))
-            .collect();
-        for a in subset
-            .get("addresses")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            let ip = a.get("ip").and_then(Value::as_str).unwrap_or_default();
-            if ports.is_empty() {
-                eps.push(ip.to_string());
-            }
-            eps.extend(ports.iter().map(|p| format!("{ip}:{p}")));
-        }
-    }
-    let more = eps.len().saturating_sub(3);
-    let mut text = eps.into_iter().take(3).collect::<Vec<_>>().join(",");
-    if more > 0 {
-        text.push_str(&format!(" + {more} more..."));
-    }
-    vec![json!(none_if_empty(text)), age_of(o, now)]
-}
-
-fn node(o: &Value, now: &str) -> Vec<Value> {
-    let ready = o
-        .pointer("/status/conditions")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .find(|c| c.get("type") == Some(&json!("Ready")))
-        .and_then(|c| c.get("status").and_then(Value::as_str));
-    let mut status = match ready {
-        Some("True") => "Ready".to_string(),
-        Some(_) => "NotReady".to_string(),
-        None => "Unknown".to_string(),
-    };
-    if o.pointer("/spec/unschedulable").and_then(Value::as_bool) == Some(true) {
-        status.push_str(",SchedulingDisabled");
-    }
-    let mut roles: Vec<String> = o
-        .pointer("/metadata/labels")
-        .and_then(Value::as_object)
-        .into_iter()
-        .flatten()
-        .filter_map(|(k, v)| {
-            k.strip_prefix("node-role.kubernetes.io/")
-                .filter(|r| !r.is_empty())
-                .map(str::to_string)
-                .or_else(|| {
-                    (k == "kubernetes.io/role").then(|| v.as_str().unwrap_or_default().to_string())
-                })
-        })
-        .collect();
-    roles.sort();
-    vec![
-        json!(status),
-        json!(none_if_empty(roles.join(","))),
-        age_of(o, now),
-        s(o, "/status/nodeInfo/kubeletVersion"),
-    ]
-}
-
+/// kube prints both Event kinds alike; an events.k8s.io one is read under its core names.
 fn event(o: &Value, now: &str) -> Vec<Value> {
+    let core;
+    let o = if o.get("apiVersion").and_then(Value::as_str) == Some("events.k8s.io/v1") {
+        core = crate::registry::convert::event_as_core(o.clone());
+        &core
+    } else {
+        o
+    };
     let ts = |p: &str| o.pointer(p).and_then(Value::as_str);
     let first_ts = ts("/firstTimestamp")
         .or_else(|| ts("/eventTime"))
@@ -1106,143 +506,5 @@ fn event(o: &Value, now: &str) -> Vec<Value> {
         json!(first),
         json!(count.to_string()),
         s(o, "/metadata/name"),
-    ]
-}
-
-fn job(o: &Value, now: &str) -> Vec<Value> {
-    let conds: Vec<&Value> = o
-        .pointer("/status/conditions")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter(|c| c.get("status") == Some(&json!("True")))
-        .collect();
-    let has = |t: &str| conds.iter().any(|c| c.get("type") == Some(&json!(t)));
-    let status = if has("Failed") {
-        "Failed"
-    } else if has("Complete") {
-        "Complete"
-    } else if has("Suspended") {
-        "Suspended"
-    } else if has("FailureTarget") {
-        "FailureTarget"
-    } else if has("SuccessCriteriaMet") {
-        "SuccessCriteriaMet"
-    } else if o.pointer("/metadata/deletionTimestamp").is_some() {
-        "Terminating"
-    } else {
-        "Running"
-    };
-    let succeeded = int(o, "/status/succeeded");
-    let completions = match o.pointer("/spec/completions").and_then(Value::as_i64) {
-        Some(n) => format!("{succeeded}/{n}"),
-        None => match o.pointer("/spec/parallelism").and_then(Value::as_i64) {
-            Some(p) if p > 1 => format!("{succeeded}/1 of {p}"),
-            _ => format!("{succeeded}/1"),
-        },
-    };
-    let start = o
-        .pointer("/status/startTime")
-        .and_then(Value::as_str)
-        .and_then(parse_rfc3339);
-    let end = o
-        .pointer("/status/completionTime")
-        .and_then(Value::as_str)
-        .and_then(parse_rfc3339)
-        .or_else(|| parse_rfc3339(now));
-    let duration = match (start, end) {
-        (Some(s), Some(e)) => human_duration(e - s),
-        _ => String::new(),
-    };
-    let mut v = vec![
-        json!(status),
-        json!(completions),
-        json!(duration),
-        age_of(o, now),
-    ];
-    v.extend(workload_wide(o, true));
-    v
-}
-
-fn ingress(o: &Value, now: &str) -> Vec<Value> {
-    let class = o
-        .pointer("/spec/ingressClassName")
-        .and_then(Value::as_str)
-        .unwrap_or("<none>");
-    let hosts: Vec<&str> = o
-        .pointer("/spec/rules")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .map(|r| r.get("host").and_then(Value::as_str).unwrap_or("*"))
-        .collect();
-    let hosts = if hosts.is_empty() {
-        "*".to_string()
-    } else if hosts.len() > 3 {
-        format!("{} + {} more...", hosts[..3].join(","), hosts.len() - 3)
-    } else {
-        hosts.join(",")
-    };
-    let address: Vec<&str> = o
-        .pointer("/status/loadBalancer/ingress")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(|i| {
-            i.get("ip")
-                .or_else(|| i.get("hostname"))
-                .and_then(Value::as_str)
-        })
-        .collect();
-    let ports = if len(o, "/spec/tls") > 0 {
-        "80, 443"
-    } else {
-        "80"
-    };
-    vec![
-        json!(class),
-        json!(hosts),
-        json!(address.join(",")),
-        json!(ports),
-        age_of(o, now),
-    ]
-}
-
-fn binding(o: &Value, now: &str) -> Vec<Value> {
-    let subjects: Vec<&Value> = o
-        .pointer("/subjects")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .collect();
-    let of = |kind: &str| -> String {
-        subjects
-            .iter()
-            .filter(|s| s.get("kind") == Some(&json!(kind)))
-            .map(|s| {
-                let name = s.get("name").and_then(Value::as_str).unwrap_or_default();
-                match (kind, s.get("namespace").and_then(Value::as_str)) {
-                    ("ServiceAccount", Some(ns)) => format!("{ns}/{name}"),
-                    _ => name.to_string(),
-                }
-            })
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    let role = format!(
-        "{}/{}",
-        o.pointer("/roleRef/kind")
-            .and_then(Value::as_str)
-            .unwrap_or_default(),
-        o.pointer("/roleRef/name")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-    );
-    vec![
-        json!(role),
-        age_of(o, now),
-        json!(of("User")),
-        json!(of("Group")),
-        json!(of("ServiceAccount")),
     ]
 }

@@ -1,12 +1,15 @@
 //! `meta.k8s.io/v1` Table output: the columns kubectl shows for built-in kinds and a CRD's
 //! additionalPrinterColumns.
 //!
-//! [`columns`] holds kubectl's printers for built-in kinds, [`jsonpath`] the JSONPath subset of
+//! [`kinds`] holds kubectl's columns for built-in kinds as data, [`cells`] the formatters of
+//! the cells that need one, [`columns`] the printers of Pod and Event, [`jsonpath`] the JSONPath subset of
 //! CRD printer columns, [`duration`] the ages kubectl prints.
 
+pub mod cells;
 pub mod columns;
 pub mod duration;
 pub mod jsonpath;
+pub mod kinds;
 
 use serde_json::{Value, json};
 
@@ -127,18 +130,7 @@ pub fn to_table(
                 .iter()
                 .map(columns::Column::to_json)
                 .collect();
-            let name_first = printer.columns.first().is_some_and(|c| c.name == "Name");
-            let rows = items
-                .iter()
-                .map(|item| {
-                    let mut row = Vec::new();
-                    if name_first {
-                        row.push(item.pointer("/metadata/name").cloned().unwrap_or(json!("")));
-                    }
-                    row.extend((printer.cells)(item, now));
-                    row
-                })
-                .collect();
+            let rows = items.iter().map(|item| printer.row(item, now)).collect();
             (defs, rows)
         }
         TableSpec::Custom(cols) => {

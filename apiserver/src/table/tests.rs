@@ -329,8 +329,138 @@ fn ingress_rbac_lease_webhooks_crd_event() {
 
 #[test]
 fn unknown_builtin_kind_gets_name_and_created_at() {
-    let t = table("storage.k8s.io", "StorageClass", META);
+    let t = table("", "LimitRange", META);
     assert_eq!(names(&t, 0), ["Name", "Created At"]);
+}
+
+#[test]
+fn hpa_reference_targets_and_replicas() {
+    let t = table(
+        "autoscaling",
+        "HorizontalPodAutoscaler",
+        &format!(
+            "{META}spec:\n  scaleTargetRef: {{apiVersion: apps/v1, kind: Deployment, name: web}}\n  maxReplicas: 5\n  metrics:\n  - {{type: Resource, resource: {{name: cpu, target: {{type: Utilization, averageUtilization: 80}}}}}}\n  - {{type: Resource, resource: {{name: memory, target: {{type: AverageValue, averageValue: 1Gi}}}}}}\n  - {{type: Pods, pods: {{metric: {{name: rps}}, target: {{type: AverageValue, averageValue: '10'}}}}}}\nstatus:\n  currentReplicas: 3\n  currentMetrics:\n  - {{type: Resource, resource: {{name: cpu, current: {{averageUtilization: 41, averageValue: 200m}}}}}}\n"
+        ),
+    );
+    assert_eq!(
+        names(&t, 0),
+        [
+            "Name",
+            "Reference",
+            "Targets",
+            "MinPods",
+            "MaxPods",
+            "Replicas",
+            "Age"
+        ]
+    );
+    assert_eq!(
+        cells(&t),
+        [
+            json!("x"),
+            json!("Deployment/web"),
+            json!("cpu: 41%/80%, memory: <unknown>/1Gi + 1 more..."),
+            json!("<unset>"),
+            json!(5),
+            json!(3),
+            json!("3m2s")
+        ]
+    );
+    let t = table("autoscaling", "HorizontalPodAutoscaler", META);
+    assert_eq!(cells(&t)[2], "<none>");
+}
+
+#[test]
+fn pdb_pvc_netpol_priorityclass_storageclass() {
+    let t = table(
+        "policy",
+        "PodDisruptionBudget",
+        &format!("{META}spec: {{maxUnavailable: 25%}}\nstatus: {{disruptionsAllowed: 2}}\n"),
+    );
+    assert_eq!(
+        names(&t, 0),
+        [
+            "Name",
+            "Min Available",
+            "Max Unavailable",
+            "Allowed Disruptions",
+            "Age"
+        ]
+    );
+    assert_eq!(cells(&t)[1..4], [json!("N/A"), json!("25%"), json!(2)]);
+
+    let pvc = "spec: {accessModes: [ReadWriteOnce], storageClassName: fast, resources: {requests: {storage: 1Gi}}}\n";
+    let t = table("", "PersistentVolumeClaim", &format!("{META}{pvc}"));
+    assert_eq!(
+        cells(&t)[1..8],
+        [
+            json!("Pending"),
+            json!(""),
+            json!(""),
+            json!(""),
+            json!("fast"),
+            json!("<unset>"),
+            json!("3m2s")
+        ]
+    );
+    assert_eq!(names(&t, 1), ["VolumeMode"]);
+    let bound = "spec: {volumeName: pv-1, storageClassName: fast}\nstatus: {phase: Bound, accessModes: [ReadWriteOnce, ReadOnlyMany], capacity: {storage: 2Gi}}\n";
+    let t = table("", "PersistentVolumeClaim", &format!("{META}{bound}"));
+    assert_eq!(
+        cells(&t)[1..5],
+        [
+            json!("Bound"),
+            json!("pv-1"),
+            json!("2Gi"),
+            json!("RWO,ROX")
+        ]
+    );
+
+    let t = table(
+        "networking.k8s.io",
+        "NetworkPolicy",
+        &format!("{META}spec: {{podSelector: {{matchLabels: {{app: web}}}}}}\n"),
+    );
+    assert_eq!(cells(&t)[1], "app=web");
+    let t = table(
+        "networking.k8s.io",
+        "NetworkPolicy",
+        &format!("{META}spec: {{podSelector: {{}}}}\n"),
+    );
+    assert_eq!(cells(&t)[1], "<none>");
+
+    let t = table(
+        "scheduling.k8s.io",
+        "PriorityClass",
+        &format!("{META}value: 1000\n"),
+    );
+    assert_eq!(
+        names(&t, 0),
+        ["Name", "Value", "Global-Default", "Age", "PreemptionPolicy"]
+    );
+    assert_eq!(
+        cells(&t)[1..],
+        [
+            json!(1000),
+            json!(false),
+            json!("3m2s"),
+            json!("PreemptLowerPriority")
+        ]
+    );
+
+    let sc = "metadata: {name: std, creationTimestamp: '2026-01-10T11:56:58Z', annotations: {storageclass.kubernetes.io/is-default-class: 'true'}}\nprovisioner: csi.example.com\n";
+    let t = table("storage.k8s.io", "StorageClass", sc);
+    assert_eq!(
+        cells(&t),
+        [
+            json!("std (default)"),
+            json!("csi.example.com"),
+            json!("Delete"),
+            json!("Immediate"),
+            json!(false),
+            json!("3m2s")
+        ]
+    );
 }
 
 fn col(name: &str, type_: &str, path: &str, priority: i32) -> PrinterColumn {
@@ -424,4 +554,78 @@ fn printer_columns_from_crd_version() {
             json_path: ".status.ready".into()
         }]
     );
+}
+
+#[test]
+fn csr_controller_revision_csi_driver() {
+    let t = table(
+        "certificates.k8s.io",
+        "CertificateSigningRequest",
+        &format!(
+            "{META}spec: {{signerName: kubernetes.io/kube-apiserver-client, username: alice, expirationSeconds: 86400}}\nstatus: {{conditions: [{{type: Approved, status: 'True'}}], certificate: Zm9v}}\n"
+        ),
+    );
+    assert_eq!(
+        names(&t, 0),
+        [
+            "Name",
+            "Age",
+            "SignerName",
+            "Requestor",
+            "RequestedDuration",
+            "Condition"
+        ]
+    );
+    assert_eq!(
+        cells(&t)[2..],
+        [
+            json!("kubernetes.io/kube-apiserver-client"),
+            json!("alice"),
+            json!("24h"),
+            json!("Approved,Issued")
+        ]
+    );
+
+    let t = table(
+        "apps",
+        "ControllerRevision",
+        "metadata: {name: web-5d4b, creationTimestamp: '2026-01-10T11:56:58Z', ownerReferences: [{apiVersion: apps/v1, kind: StatefulSet, name: web, controller: true, uid: u}]}\nrevision: 2\n",
+    );
+    assert_eq!(cells(&t)[1..3], [json!("statefulset.apps/web"), json!(2)]);
+
+    let t = table(
+        "storage.k8s.io",
+        "CSIDriver",
+        &format!("{META}spec: {{}}\n"),
+    );
+    assert_eq!(
+        cells(&t)[1..7],
+        [
+            json!(true),
+            json!(false),
+            json!(false),
+            json!("<unset>"),
+            json!(false),
+            json!("Persistent")
+        ]
+    );
+}
+
+#[test]
+fn admission_policies() {
+    let t = table(
+        "admissionregistration.k8s.io",
+        "ValidatingAdmissionPolicy",
+        &format!(
+            "{META}spec: {{paramKind: {{apiVersion: v1, kind: ConfigMap}}, validations: [{{expression: 'true'}}]}}\n"
+        ),
+    );
+    assert_eq!(names(&t, 0), ["Name", "Validations", "ParamKind", "Age"]);
+    assert_eq!(cells(&t)[1..3], [json!(1), json!("v1/ConfigMap")]);
+    let t = table(
+        "admissionregistration.k8s.io",
+        "ValidatingAdmissionPolicyBinding",
+        &format!("{META}spec: {{policyName: p, paramRef: {{name: limits}}}}\n"),
+    );
+    assert_eq!(cells(&t)[1..3], [json!("p"), json!("*/limits")]);
 }
