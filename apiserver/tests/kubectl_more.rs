@@ -323,6 +323,57 @@ async fn typed_kubectl_commands_send_and_read_protobuf() {
     );
     assert_eq!(pod["restartPolicy"], "Never");
 
+    // the kinds beyond the workload basics, through their typed generators
+    s.kubectl_ok(
+        &[
+            "create",
+            "cronjob",
+            "nightly",
+            "--image=busybox",
+            "--schedule=0 3 * * *",
+            "--",
+            "date",
+        ],
+        None,
+    )
+    .await;
+    let cj = get("cronjob", "nightly").await;
+    assert_eq!(cj["spec"]["schedule"], "0 3 * * *");
+    assert_eq!(
+        cj["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["command"],
+        serde_json::json!(["date"])
+    );
+    s.kubectl_ok(
+        &[
+            "create",
+            "poddisruptionbudget",
+            "web",
+            "--selector=app=web",
+            "--min-available=1",
+        ],
+        None,
+    )
+    .await;
+    let pdb = get("poddisruptionbudget", "web").await;
+    assert_eq!(pdb["spec"]["minAvailable"], 1);
+    assert_eq!(pdb["spec"]["selector"]["matchLabels"]["app"], "web");
+    s.kubectl_ok(
+        &[
+            "autoscale",
+            "deployment",
+            "web",
+            "--min=2",
+            "--max=5",
+            "--cpu-percent=70",
+        ],
+        None,
+    )
+    .await;
+    let hpa = get("hpa", "web").await;
+    assert_eq!(hpa["spec"]["maxReplicas"], 5);
+    assert_eq!(hpa["spec"]["minReplicas"], 2);
+    assert_eq!(hpa["spec"]["scaleTargetRef"]["name"], "web");
+
     s.kubectl_ok(
         &[
             "create",
