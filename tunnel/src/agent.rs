@@ -3,16 +3,16 @@
 //! dialling its member apiserver — always that one address, whatever host the stream names.
 //! Reconnects with capped exponential backoff and jitter.
 
-use std::convert::Infallible;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use futures::FutureExt as _;
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
-use http_body_util::{BodyExt as _, Empty, Full};
-use hyper::body::{Bytes, Incoming};
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use http_body_util::{BodyExt as _, Empty};
+use hyper::body::Bytes;
+use hyper_util::rt::TokioIo;
 use rand::Rng as _;
 use tokio::net::TcpStream;
 
@@ -283,27 +283,41 @@ impl Agent {
             "connected to the tunnel server"
         );
         let apiserver: Arc<str> = self.apiserver_addr.as_str().into();
-        let (metrics, connect_timeout) = (self.metrics.clone(), timeout);
-        let service = hyper::service::service_fn(move |req| {
-            let (apiserver, metrics) = (apiserver.clone(), metrics.clone());
-            async move {
-                Ok::<_, Infallible>(stream_request(req, apiserver, metrics, connect_timeout).await)
+        let mut conn = tokio::time::timeout(
+            timeout,
+            h2::server::Builder::new()
+                .max_concurrent_streams(protocol::MAX_STREAMS)
+                .initial_window_size(protocol::STREAM_WINDOW)
+                .initial_connection_window_size(protocol::CONNECTION_WINDOW)
+                .max_frame_size(protocol::MAX_FRAME_SIZE)
+                .handshake::<_, Bytes>(TokioIo::new(upgraded)),
+        )
+        .await
+        .map_err(|_| AgentError::Session("the HTTP/2 handshake timed out".into()))?
+        .map_err(|e| AgentError::Session(format!("HTTP/2 handshake: {e}")))?;
+        let mut keepalive = match conn.ping_pong() {
+            Some(pings) => {
+                protocol::keepalive(pings, self.config.keepalive, self.config.keepalive).boxed()
             }
-        });
-        let served = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
-            .timer(TokioTimer::new())
-            .keep_alive_interval(self.config.keepalive)
-            .keep_alive_timeout(self.config.keepalive)
-            .max_concurrent_streams(1000)
-            .initial_stream_window_size(protocol::STREAM_WINDOW)
-            .initial_connection_window_size(protocol::CONNECTION_WINDOW)
-            .max_frame_size(protocol::MAX_FRAME_SIZE)
-            .serve_connection(upgraded, service)
-            .await;
-        Ok(match served {
-            Ok(()) => "closed by the server".to_string(),
-            Err(e) => e.to_string(),
-        })
+            None => std::future::pending().boxed(),
+        };
+        loop {
+            let (req, respond) = tokio::select! {
+                why = &mut keepalive => return Ok(why),
+                next = conn.accept() => match next {
+                    Some(Ok(stream)) => stream,
+                    Some(Err(e)) => return Ok(e.to_string()),
+                    None => return Ok("closed by the server".to_string()),
+                },
+            };
+            tokio::spawn(stream_request(
+                req,
+                respond,
+                apiserver.clone(),
+                self.metrics.clone(),
+                timeout,
+            ));
+        }
     }
 
     /// Sends the upgrade request; returns the upgraded connection on 101.
@@ -354,25 +368,39 @@ impl Agent {
     }
 }
 
-fn answer(status: StatusCode, reason: Option<Reason>, message: String) -> Response<Full<Bytes>> {
-    let mut resp = Response::new(Full::new(Bytes::from(message)));
+/// Answers a stream with `status` and a one-line `message`, without splicing.
+fn answer(
+    mut respond: h2::server::SendResponse<Bytes>,
+    status: StatusCode,
+    reason: Option<Reason>,
+    message: String,
+) {
+    let mut resp = Response::new(());
     *resp.status_mut() = status;
     if let Some(r) = reason {
         resp.headers_mut()
             .insert(protocol::ERROR_HEADER, HeaderValue::from_static(r.as_str()));
     }
-    resp
+    if let Ok(mut body) = respond.send_response(resp, false) {
+        let _ = body.send_data(Bytes::from(message), true);
+    }
 }
 
 /// One stream from the server: CONNECT → dial the apiserver, answer 200 and splice.
 async fn stream_request(
-    req: Request<Incoming>,
+    req: Request<h2::RecvStream>,
+    mut respond: h2::server::SendResponse<Bytes>,
     apiserver: Arc<str>,
     metrics: Arc<AgentMetrics>,
     timeout: Duration,
-) -> Response<Full<Bytes>> {
+) {
     if req.method() != Method::CONNECT {
-        return answer(StatusCode::METHOD_NOT_ALLOWED, None, "CONNECT only".into());
+        return answer(
+            respond,
+            StatusCode::METHOD_NOT_ALLOWED,
+            None,
+            "CONNECT only".into(),
+        );
     }
     let tcp = match tokio::time::timeout(timeout, TcpStream::connect(&*apiserver)).await {
         Ok(Ok(tcp)) => tcp,
@@ -383,6 +411,7 @@ async fn stream_request(
                 _ => format!("timed out after {timeout:?}"),
             };
             return answer(
+                respond,
                 StatusCode::BAD_GATEWAY,
                 Some(Reason::MemberUnreachable),
                 format!("the agent cannot reach the member apiserver {apiserver}: {why}"),
@@ -390,16 +419,14 @@ async fn stream_request(
         }
     };
     let _ = tcp.set_nodelay(true);
-    let upgrade = hyper::upgrade::on(req);
-    tokio::spawn(async move {
-        let Ok(stream) = upgrade.await else { return };
-        metrics.streams_open.fetch_add(1, Ordering::Relaxed);
-        metrics.streams_total.fetch_add(1, Ordering::Relaxed);
-        let bytes = metrics.bytes.clone();
-        crate::splice::splice(TokioIo::new(stream), tcp, bytes).await;
-        metrics.streams_open.fetch_sub(1, Ordering::Relaxed);
-    });
-    answer(StatusCode::OK, None, String::new())
+    let Ok(send) = respond.send_response(Response::new(()), false) else {
+        return;
+    };
+    metrics.streams_open.fetch_add(1, Ordering::Relaxed);
+    metrics.streams_total.fetch_add(1, Ordering::Relaxed);
+    let stream = crate::splice::H2Io::new(send, req.into_body());
+    crate::splice::splice(stream, tcp, metrics.bytes.clone()).await;
+    metrics.streams_open.fetch_sub(1, Ordering::Relaxed);
 }
 
 #[cfg(test)]

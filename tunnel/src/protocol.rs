@@ -11,7 +11,7 @@
 //!    the agent, which dials its member apiserver and answers 200, or 502 with
 //!    [`ERROR_HEADER`] naming why.
 //!
-//! Everything here is pure: names, headers and parsing, unit-tested below.
+//! Everything here but [`keepalive`] is pure: names, headers and parsing, unit-tested below.
 
 use base64::Engine as _;
 
@@ -35,6 +35,8 @@ pub const STREAM_WINDOW: u32 = 2 * 1024 * 1024;
 pub const MAX_FRAME_SIZE: u32 = 64 * 1024;
 /// HTTP/2 flow-control window of the whole agent connection.
 pub const CONNECTION_WINDOW: u32 = 16 * 1024 * 1024;
+/// Concurrent streams an agent accepts on its connection.
+pub const MAX_STREAMS: u32 = 1000;
 /// Realm of the proxy's `Proxy-Authenticate` challenge.
 pub const PROXY_REALM: &str = "cellfed-tunnel";
 
@@ -82,6 +84,23 @@ impl Reason {
 impl std::fmt::Display for Reason {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+/// Sends an HTTP/2 PING every `interval` (while the connection's task polls the connection);
+/// returns why the connection is dead when a PING is not answered within `timeout`.
+pub async fn keepalive(
+    mut pings: h2::PingPong,
+    interval: std::time::Duration,
+    timeout: std::time::Duration,
+) -> String {
+    loop {
+        tokio::time::sleep(interval).await;
+        match tokio::time::timeout(timeout, pings.ping(h2::Ping::opaque())).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => return format!("keepalive PING failed: {e}"),
+            Err(_) => return format!("keepalive PING not answered within {timeout:?}"),
+        }
     }
 }
 

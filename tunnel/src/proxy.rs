@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
-use http_body_util::{Empty, Full};
+use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpStream;
@@ -18,6 +18,7 @@ use tokio::net::TcpStream;
 use crate::protocol::{self, Reason};
 use crate::registry::{AgentSender, Route};
 use crate::server::Shared;
+use crate::splice::H2Io;
 
 /// Serves one proxy client connection (HTTP/1.1, CONNECT upgrades).
 pub(crate) async fn connection(shared: Arc<Shared>, tcp: TcpStream) {
@@ -144,7 +145,7 @@ async fn request(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Full<B
         metrics.streams_open.fetch_add(1, Ordering::Relaxed);
         metrics.streams_total.fetch_add(1, Ordering::Relaxed);
         tokio::select! {
-            _ = crate::splice::splice(TokioIo::new(client), TokioIo::new(member), metrics.bytes.clone()) => {}
+            _ = crate::splice::splice(TokioIo::new(client), member, metrics.bytes.clone()) => {}
             () = task_shared.stopped() => {}
         }
         metrics.streams_open.fetch_sub(1, Ordering::Relaxed);
@@ -155,26 +156,29 @@ async fn request(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Full<B
 /// Opens a CONNECT stream to the agent; the agent answers once it reached its apiserver.
 async fn open_stream(
     shared: &Shared,
-    mut sender: AgentSender,
+    sender: AgentSender,
     authority: &str,
-) -> Result<hyper::upgrade::Upgraded, (Reason, String)> {
+) -> Result<H2Io, (Reason, String)> {
     let disconnected = |e: String| (Reason::TunnelDisconnected, e);
     let req = Request::builder()
         .method(Method::CONNECT)
         .uri(authority)
-        .body(Empty::<Bytes>::new())
+        .body(())
         .map_err(|e| (Reason::BadRequest, e.to_string()))?;
     let open = async {
-        sender
+        let mut sender = sender
             .ready()
             .await
             .map_err(|e| disconnected(format!("agent connection closed: {e}")))?;
-        sender
-            .send_request(req)
+        let (response, send) = sender
+            .send_request(req, false)
+            .map_err(|e| disconnected(format!("agent connection failed: {e}")))?;
+        let response = response
             .await
-            .map_err(|e| disconnected(format!("agent connection failed: {e}")))
+            .map_err(|e| disconnected(format!("agent connection failed: {e}")))?;
+        Ok((response, send))
     };
-    let resp = tokio::time::timeout(shared.limits.open_timeout, open)
+    let (resp, send) = tokio::time::timeout(shared.limits.open_timeout, open)
         .await
         .map_err(|_| {
             (
@@ -185,20 +189,23 @@ async fn open_stream(
                 ),
             )
         })??;
-    if resp.status() != StatusCode::OK {
-        let reason = resp
-            .headers()
+    let (head, mut body) = resp.into_parts();
+    if head.status != StatusCode::OK {
+        let reason = head
+            .headers
             .get(protocol::ERROR_HEADER)
             .and_then(|v| v.to_str().ok())
             .and_then(Reason::parse)
             .unwrap_or(Reason::MemberUnreachable);
-        let body = http_body_util::BodyExt::collect(resp.into_body())
-            .await
-            .map(|b| String::from_utf8_lossy(&b.to_bytes()).trim().to_string())
-            .unwrap_or_default();
-        return Err((reason, body));
+        let mut message = Vec::new();
+        while message.len() < 4096
+            && let Some(Ok(chunk)) = body.data().await
+        {
+            let _ = body.flow_control().release_capacity(chunk.len());
+            message.extend_from_slice(&chunk);
+        }
+        message.truncate(4096);
+        return Err((reason, String::from_utf8_lossy(&message).trim().to_string()));
     }
-    hyper::upgrade::on(resp)
-        .await
-        .map_err(|e| disconnected(format!("agent stream: {e}")))
+    Ok(H2Io::new(send, body))
 }

@@ -3,15 +3,13 @@
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
-use http_body_util::Empty;
 use hyper::body::Bytes;
-use hyper::client::conn::http2::SendRequest;
 
 use crate::auth::AgentGrant;
 use crate::protocol;
 
 /// Opens HTTP/2 streams towards one agent.
-pub type AgentSender = SendRequest<Empty<Bytes>>;
+pub type AgentSender = h2::client::SendRequest<Bytes>;
 
 struct AgentConn {
     id: u64,
@@ -31,7 +29,7 @@ pub enum Route {
     Agent {
         /// The cluster.
         cluster: String,
-        /// Its newest live agent connection.
+        /// Its newest agent connection.
         sender: AgentSender,
     },
     /// The host belongs to `cluster`, whose agent is not connected.
@@ -44,7 +42,8 @@ pub enum Route {
 }
 
 /// Connected agents. Several agents of one cluster may be connected (replicas, or an old
-/// connection not yet noticed dead); the newest live one carries new streams.
+/// connection not yet noticed dead); the newest one carries new streams. A connection is
+/// removed as soon as its task sees it end.
 #[derive(Default)]
 pub struct Registry {
     inner: Mutex<Inner>,
@@ -86,11 +85,7 @@ impl Registry {
         self.inner
             .lock()
             .ok()
-            .and_then(|i| {
-                i.agents
-                    .get(cluster)
-                    .map(|c| c.iter().filter(|c| !c.sender.is_closed()).count())
-            })
+            .and_then(|i| i.agents.get(cluster).map(Vec::len))
             .unwrap_or(0)
     }
 
@@ -109,10 +104,7 @@ impl Registry {
         let Some(cluster) = cluster else {
             return Route::Unknown;
         };
-        let live = inner
-            .agents
-            .get(&cluster)
-            .and_then(|conns| conns.iter().rev().find(|c| !c.sender.is_closed()));
+        let live = inner.agents.get(&cluster).and_then(|conns| conns.last());
         match live {
             Some(c) => Route::Agent {
                 sender: c.sender.clone(),

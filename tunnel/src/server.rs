@@ -9,7 +9,7 @@ use std::time::Duration;
 use http::{HeaderValue, Request, Response, StatusCode, header};
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
 
@@ -353,16 +353,12 @@ async fn serve_agent(
     peer: SocketAddr,
 ) {
     let limits = &shared.limits;
-    let handshake = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
-        .timer(TokioTimer::new())
-        .keep_alive_interval(limits.keepalive_interval)
-        .keep_alive_timeout(limits.keepalive_timeout)
-        .keep_alive_while_idle(true)
-        .initial_stream_window_size(crate::protocol::STREAM_WINDOW)
+    let handshake = h2::client::Builder::new()
+        .initial_window_size(crate::protocol::STREAM_WINDOW)
         .initial_connection_window_size(crate::protocol::CONNECTION_WINDOW)
         .max_frame_size(crate::protocol::MAX_FRAME_SIZE)
-        .handshake(upgraded);
-    let (sender, conn) = match tokio::time::timeout(limits.handshake_timeout, handshake).await {
+        .handshake::<_, Bytes>(TokioIo::new(upgraded));
+    let (sender, mut conn) = match tokio::time::timeout(limits.handshake_timeout, handshake).await {
         Ok(Ok(pair)) => pair,
         Ok(Err(e)) => {
             tracing::warn!(%peer, cluster = grant.cluster, "agent HTTP/2 handshake failed: {e}");
@@ -373,10 +369,19 @@ async fn serve_agent(
             return;
         }
     };
+    let keepalive = conn.ping_pong().map(|pings| {
+        crate::protocol::keepalive(pings, limits.keepalive_interval, limits.keepalive_timeout)
+    });
     let id = shared.registry.add(grant, sender);
     shared.metrics.agent(&grant.cluster, true);
     tracing::info!(%peer, cluster = grant.cluster, host = grant.host, "agent connected");
-    let ended = conn.await;
+    let ended = match keepalive {
+        Some(keepalive) => tokio::select! {
+            ended = conn => ended.map_err(|e| e.to_string()),
+            why = keepalive => Err(why),
+        },
+        None => conn.await.map_err(|e| e.to_string()),
+    };
     shared.registry.remove(&grant.cluster, id);
     shared.metrics.agent(&grant.cluster, false);
     match ended {

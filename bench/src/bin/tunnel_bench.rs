@@ -3,9 +3,12 @@
 //! process, and two kube clients — one dialling the member, one through the CONNECT proxy.
 //!
 //! Prints, for each path: sequential GET latency (p50, p99), concurrent GET throughput, and
-//! bulk LIST throughput (MB/s of a ~1 MB list), then the tunnel's overhead.
+//! bulk LIST throughput (MB/s of a ~1 MB list), then the tunnel's overhead. The two paths are
+//! measured in alternation for `--rounds` rounds (which one goes first alternates too), because
+//! on a shared machine a single pair of runs mostly measures the neighbours' load; the summary
+//! is the median of each figure and of the per-round tunnel/direct ratios.
 //!
-//! `cargo run --release -p cellfed-bench --bin tunnel_bench -- --requests 2000`
+//! `cargo run --release -p cellfed-bench --bin tunnel_bench -- --rounds 5`
 
 use std::time::{Duration, Instant};
 
@@ -27,8 +30,16 @@ struct Args {
     /// LISTs of the ~1 MB ConfigMap list per path.
     #[arg(long, default_value_t = 50)]
     lists: usize,
+    /// Rounds, each measuring both paths one after the other.
+    #[arg(long, default_value_t = 5)]
+    rounds: usize,
+    /// Measure only this path (`direct` or `tunnel`), e.g. to count the instructions one path
+    /// spends per request with `perf stat`, which the machine's load does not change.
+    #[arg(long)]
+    only: Option<String>,
 }
 
+#[derive(Clone, Copy)]
 struct Figures {
     p50: Duration,
     p99: Duration,
@@ -53,7 +64,11 @@ async fn measure(client: &kube::Client, args: &Args) -> anyhow::Result<Figures> 
         lat.push(t.elapsed());
     }
     lat.sort();
-    let pct = |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)];
+    let pct = |p: f64| {
+        lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or_default()
+    };
     let t = Instant::now();
     let results: Vec<anyhow::Result<usize>> = futures::stream::iter(0..args.concurrent_requests)
         .map(|_| get(client, path))
@@ -97,6 +112,16 @@ async fn client(
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    // log as the `cellfed` binaries do (info, RUST_LOG overrides): without a subscriber every
+    // disabled trace span of h2 and hyper is still handed to the `log` crate, a cost per frame
+    // the deployed tunnel server and agent do not pay
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .try_init();
     let dir = std::env::temp_dir().join(format!("cellfed-tunnel-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
 
@@ -174,29 +199,81 @@ async fn main() -> anyhow::Result<()> {
             .context("creating the bulk ConfigMaps")?;
     }
 
-    let d = measure(&direct, &args).await?;
-    let t = measure(&tunnelled, &args).await?;
+    let (mut d, mut t) = (Vec::new(), Vec::new());
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     println!(
-        "{} sequential GETs, {} concurrent GETs ({} in flight), {} LISTs of 250 ConfigMaps (~1 MB)",
-        args.requests, args.concurrent_requests, args.concurrency, args.lists
+        "{} rounds of: {} sequential GETs, {} concurrent GETs ({} in flight), {} LISTs of 250 ConfigMaps (~1 MB)",
+        args.rounds, args.requests, args.concurrent_requests, args.concurrency, args.lists
     );
-    println!("| path | GET p50 | GET p99 | GET/s | LIST MB/s |");
-    println!("|---|---|---|---|---|");
-    for (name, f) in [("direct", &d), ("tunnel", &t)] {
+    println!("| round | path | GET p50 | GET p99 | GET/s | LIST MB/s |");
+    println!("|---|---|---|---|---|---|");
+    let row = |round: &str, name: &str, f: &Figures| {
         println!(
-            "| {name} | {:.3} ms | {:.3} ms | {:.0} | {:.1} |",
+            "| {round} | {name} | {:.3} ms | {:.3} ms | {:.0} | {:.1} |",
             ms(f.p50),
             ms(f.p99),
             f.rps,
             f.mbps
         );
+    };
+    if let Some(only) = &args.only {
+        let client = match only.as_str() {
+            "direct" => &direct,
+            "tunnel" => &tunnelled,
+            other => anyhow::bail!("--only {other}: expected direct or tunnel"),
+        };
+        for round in 1..=args.rounds {
+            row(&round.to_string(), only, &measure(client, &args).await?);
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+        return Ok(());
     }
+    for round in 1..=args.rounds {
+        let (fd, ft) = if round % 2 == 1 {
+            let fd = measure(&direct, &args).await?;
+            (fd, measure(&tunnelled, &args).await?)
+        } else {
+            let ft = measure(&tunnelled, &args).await?;
+            (measure(&direct, &args).await?, ft)
+        };
+        row(&round.to_string(), "direct", &fd);
+        row(&round.to_string(), "tunnel", &ft);
+        d.push(fd);
+        t.push(ft);
+    }
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let summary = |v: &[Figures]| Figures {
+        p50: Duration::from_secs_f64(median(v.iter().map(|f| f.p50.as_secs_f64()).collect())),
+        p99: Duration::from_secs_f64(median(v.iter().map(|f| f.p99.as_secs_f64()).collect())),
+        rps: median(v.iter().map(|f| f.rps).collect()),
+        mbps: median(v.iter().map(|f| f.mbps).collect()),
+    };
+    row("median", "direct", &summary(&d));
+    row("median", "tunnel", &summary(&t));
+    let ratio = |f: fn(&Figures) -> f64| {
+        100.0 * median(d.iter().zip(&t).map(|(d, t)| f(t) / f(d)).collect())
+    };
     println!(
-        "tunnel overhead: p50 +{:.3} ms, GET throughput {:.0}% of direct, LIST throughput {:.0}% of direct",
-        ms(t.p50) - ms(d.p50),
-        100.0 * t.rps / d.rps,
-        100.0 * t.mbps / d.mbps
+        "tunnel overhead (median of the rounds): p50 +{:.3} ms, GET throughput {:.0}% of direct, LIST throughput {:.0}% of direct",
+        median(
+            d.iter()
+                .zip(&t)
+                .map(|(d, t)| ms(t.p50) - ms(d.p50))
+                .collect()
+        ),
+        ratio(|f| f.rps),
+        ratio(|f| f.mbps)
+    );
+    let requests = args.rounds * (100 + args.requests + args.concurrent_requests + args.lists);
+    println!(
+        "tunnel streams opened: {} for {requests} requests through the proxy",
+        handle
+            .metrics()
+            .streams_total
+            .load(std::sync::atomic::Ordering::Relaxed)
     );
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
