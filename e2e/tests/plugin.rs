@@ -200,6 +200,69 @@ spec:
         Ok(())
     });
 
+    // an application's other kinds: an HPA and a CronJob, created with kubectl's typed
+    // generators, enabled for federation and federated onto both members
+    ok(
+        &kc,
+        &["cellfed", "enable", "horizontalpodautoscalers.autoscaling"],
+    );
+    ok(&kc, &["cellfed", "enable", "cronjobs.batch"]);
+    ok(
+        &kc,
+        &[
+            "autoscale",
+            "deployment",
+            "web",
+            "-n",
+            "shop",
+            "--min=2",
+            "--max=6",
+        ],
+    );
+    ok(
+        &kc,
+        &[
+            "create",
+            "cronjob",
+            "nightly",
+            "-n",
+            "shop",
+            "--image=shop/report:1",
+            "--schedule=0 3 * * *",
+        ],
+    );
+    for what in ["horizontalpodautoscaler/web", "cronjob/nightly"] {
+        ok(
+            &kc,
+            &[
+                "cellfed",
+                "federate",
+                what,
+                "-n",
+                "shop",
+                "--clusters",
+                "member1,member2",
+            ],
+        );
+    }
+    eventually(60, "federated HPA and CronJob reach both members", || {
+        for m in &env.members {
+            let hpa = m
+                .get(&["hpa", "web", "-n", "shop"])
+                .ok_or(format!("hpa absent in {}", m.name))?;
+            if hpa["spec"]["maxReplicas"] != 6 {
+                return Err(format!("{}: {hpa}", m.name));
+            }
+            let cj = m
+                .get(&["cronjob", "nightly", "-n", "shop"])
+                .ok_or(format!("cronjob absent in {}", m.name))?;
+            if cj["spec"]["schedule"] != "0 3 * * *" {
+                return Err(format!("{}: {cj}", m.name));
+            }
+        }
+        Ok(())
+    });
+
     // rollout: mask member1, change the image, rollout status times out (member2 behind) …
     ok(
         &kc,
