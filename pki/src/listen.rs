@@ -187,25 +187,28 @@ impl Guard {
         self.limits.max_connections.max(1) - self.open.available_permits()
     }
 
-    /// The next connection within the limits. At the cap, the oldest connection still in its
-    /// handshake is closed to make room; if every open connection is past its handshake, this
-    /// waits for one to end. A failed `accept` (out of descriptors, say) closes the oldest
-    /// pending connection and backs off (1 ms doubling to 1 s) instead of spinning.
+    /// The next connection within the limits. A connection arriving at the cap makes the oldest
+    /// connection still in its handshake close to make room; if every open connection is past
+    /// its handshake, it waits for one to end (the rest wait in the kernel's backlog). A failed
+    /// `accept` (out of descriptors, say) closes the oldest pending connection and backs off
+    /// (1 ms doubling to 1 s) instead of spinning.
     pub async fn accept(&mut self) -> Admitted {
         loop {
-            let permit = match self.open.clone().try_acquire_owned() {
-                Ok(p) => p,
-                Err(_) => {
-                    self.pending.evict_oldest();
-                    match self.open.clone().acquire_owned().await {
-                        Ok(p) => p,
-                        Err(_) => continue,
-                    }
-                }
-            };
             match self.listener.accept().await {
                 Ok((tcp, peer)) => {
                     self.failures = 0;
+                    let permit = match self.open.clone().try_acquire_owned() {
+                        Ok(p) => p,
+                        Err(_) => {
+                            // evict only for a connection that is really there: a pending one
+                            // is never closed just because the cap was reached
+                            self.pending.evict_oldest();
+                            match self.open.clone().acquire_owned().await {
+                                Ok(p) => p,
+                                Err(_) => continue,
+                            }
+                        }
+                    };
                     let _ = tcp.set_nodelay(true);
                     return Admitted {
                         tcp,
@@ -214,7 +217,6 @@ impl Guard {
                     };
                 }
                 Err(e) => {
-                    drop(permit);
                     self.failures = self.failures.saturating_add(1);
                     if self.failures.is_power_of_two() {
                         tracing::warn!(error = %e, failures = self.failures, "accept failed, backing off");
