@@ -16,6 +16,8 @@ use cellfed_store::ValueTransformer;
 /// The store transformer of one EncryptionConfiguration.
 pub struct AtRest {
     config: EncryptionConfig,
+    /// The transformer of keys outside `/registry/<group>/<resource>/`.
+    identity: Transformer,
 }
 
 impl AtRest {
@@ -23,14 +25,15 @@ impl AtRest {
     pub fn from_path(path: &Path) -> Result<Arc<Self>, cellfed_auth::encryption::Error> {
         Ok(Arc::new(Self {
             config: EncryptionConfig::from_path(path)?,
+            identity: Transformer::identity(),
         }))
     }
 
     /// The transformer of the resource a storage key belongs to (identity outside `/registry/`).
-    fn transformer(&self, key: &str) -> Transformer {
+    fn transformer(&self, key: &str) -> &Transformer {
         match resource_of(key) {
             Some((group, resource)) => self.config.transformer_for(group, resource),
-            None => Transformer::identity(),
+            None => &self.identity,
         }
     }
 }
@@ -99,6 +102,7 @@ mod tests {
     fn at_rest(yaml: &str) -> AtRest {
         AtRest {
             config: EncryptionConfig::from_yaml(yaml).unwrap(),
+            identity: Transformer::identity(),
         }
     }
 

@@ -521,6 +521,9 @@ impl Env {
 
     /// Starts `n` members `member1..n` served by one `cellfed member --count n` process (scale
     /// benches: one process instead of n) and joins them; the process ends with the environment.
+    /// Their SQLite stores run with `synchronous=off`: they stand in for member clusters, whose
+    /// durability is not what a scale run measures, and 100 stores syncing every write would
+    /// make the simulator, not the controller, the bottleneck.
     pub fn add_members_in_one_process(&mut self, n: u16) {
         let dir = self.dir.path().join("members");
         let log = std::fs::OpenOptions::new()
@@ -529,7 +532,7 @@ impl Env {
             .open(self.dir.path().join("members.log"))
             .unwrap();
         let child = Command::new(binary("cellfed"))
-            .args(["member", "--listen=127.0.0.1:0"])
+            .args(["member", "--listen=127.0.0.1:0", "--sqlite-synchronous=off"])
             .arg(format!("--count={n}"))
             .arg(format!("--data-dir={}", dir.display()))
             .stdout(Stdio::null())

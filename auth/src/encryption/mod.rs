@@ -150,9 +150,20 @@ impl Selector {
 }
 
 /// A parsed, validated EncryptionConfiguration.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct EncryptionConfig {
     rules: Vec<(Vec<(String, Selector)>, Transformer)>,
+    /// What resources no rule names get (kept here so lookups borrow instead of allocating).
+    identity: Transformer,
+}
+
+impl Default for EncryptionConfig {
+    fn default() -> Self {
+        Self {
+            rules: Vec::new(),
+            identity: Transformer::identity(),
+        }
+    }
 }
 
 impl EncryptionConfig {
@@ -203,19 +214,22 @@ impl EncryptionConfig {
             rules.push((selectors, Transformer { keys }));
         }
         if errors.is_empty() {
-            Ok(Self { rules })
+            Ok(Self {
+                rules,
+                identity: Transformer::identity(),
+            })
         } else {
             Err(Error::ValidateConfig(errors))
         }
     }
 
     /// The transformer for a resource of `group` (empty for core): the first rule naming it,
-    /// or identity when none does.
-    pub fn transformer_for(&self, group: &str, resource: &str) -> Transformer {
+    /// or identity when none does. Borrowed: it is looked up for every value read or written.
+    pub fn transformer_for(&self, group: &str, resource: &str) -> &Transformer {
         self.rules
             .iter()
             .find(|(sel, _)| sel.iter().any(|(_, s)| s.matches(group, resource)))
-            .map_or_else(Transformer::identity, |(_, t)| t.clone())
+            .map_or(&self.identity, |(_, t)| t)
     }
 
     /// Whether some rule encrypts `group`/`resource` on write.

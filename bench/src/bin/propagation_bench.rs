@@ -36,6 +36,11 @@ struct Args {
     /// Skip the kubectl apply comparison (FederatedDeployments vs ConfigMaps).
     #[arg(long)]
     no_apply_comparison: bool,
+    /// Before the comparison with everything running, compare the applies on the host alone
+    /// (no admission webhook, no controller) and with the webhook only: where a federated
+    /// write's extra cost comes from.
+    #[arg(long, conflicts_with = "no_apply_comparison")]
+    apply_breakdown: bool,
     /// Serve every member from one `cellfed member --count N` process (100 member processes are
     /// too heavy for a small machine).
     #[arg(long)]
@@ -143,19 +148,52 @@ fn doc(i: usize, members: usize, image: &str) -> String {
 }
 
 /// A federated deployment placed nowhere and a ConfigMap of similar size, for the apply
-/// comparison.
-fn apply_docs(n: usize) -> (String, String) {
+/// comparison, in namespaces `apply-fed{suffix}` and `apply-cm{suffix}`.
+fn apply_docs(n: usize, suffix: &str) -> (String, String) {
     let mut feds = String::new();
     let mut cms = String::new();
     for i in 0..n {
         feds.push_str(&format!(
-            "---\napiVersion: types.kubefed.io/v1beta1\nkind: FederatedDeployment\nmetadata: {{name: a{i:05}, namespace: apply-fed}}\nspec:\n  template:\n    spec:\n      replicas: 1\n      selector: {{matchLabels: {{app: a{i}}}}}\n      template:\n        metadata: {{labels: {{app: a{i}}}}}\n        spec: {{containers: [{{name: c, image: \"app:1\"}}]}}\n  placement: {{clusters: []}}\n"
+            "---\napiVersion: types.kubefed.io/v1beta1\nkind: FederatedDeployment\nmetadata: {{name: a{i:05}, namespace: apply-fed{suffix}}}\nspec:\n  template:\n    spec:\n      replicas: 1\n      selector: {{matchLabels: {{app: a{i}}}}}\n      template:\n        metadata: {{labels: {{app: a{i}}}}}\n        spec: {{containers: [{{name: c, image: \"app:1\"}}]}}\n  placement: {{clusters: []}}\n"
         ));
         cms.push_str(&format!(
-            "---\napiVersion: v1\nkind: ConfigMap\nmetadata: {{name: a{i:05}, namespace: apply-cm}}\ndata: {{replicas: \"1\", selector: a{i}, image: \"app:1\", container: c}}\n"
+            "---\napiVersion: v1\nkind: ConfigMap\nmetadata: {{name: a{i:05}, namespace: apply-cm{suffix}}}\ndata: {{replicas: \"1\", selector: a{i}, image: \"app:1\", container: c}}\n"
         ));
     }
     (feds, cms)
+}
+
+/// `kubectl apply` of `n` FederatedDeployments vs `n` ConfigMaps, client-side then server-side
+/// (a re-apply), in fresh namespaces named with `suffix`: two report rows labelled `stage`.
+fn compare_applies(env: &Env, n: usize, suffix: &str, stage: &str) -> Vec<String> {
+    for ns in [format!("apply-fed{suffix}"), format!("apply-cm{suffix}")] {
+        env.host.kubectl_stdin(
+            &["apply", "-f", "-"],
+            &format!("apiVersion: v1\nkind: Namespace\nmetadata: {{name: {ns}}}\n"),
+        );
+    }
+    let (feds, cms) = apply_docs(n, suffix);
+    let apply = |docs: &str, extra: &[&str]| {
+        let mut a = vec!["apply", "-f", "-"];
+        a.extend_from_slice(extra);
+        timed(|| {
+            env.host.kubectl_stdin(&a, docs);
+        })
+    };
+    let cm_client = apply(&cms, &[]);
+    let fed_client = apply(&feds, &[]);
+    let cm_server = apply(&cms, &["--server-side", "--force-conflicts"]);
+    let fed_server = apply(&feds, &["--server-side", "--force-conflicts"]);
+    vec![
+        format!(
+            "| kubectl apply of {n} objects, client-side (create), {stage} | FederatedDeployments {fed_client:.1} s vs ConfigMaps {cm_client:.1} s ({:.2}×) |",
+            fed_client / cm_client
+        ),
+        format!(
+            "| kubectl apply of the same {n}, server-side, {stage} | FederatedDeployments {fed_server:.1} s vs ConfigMaps {cm_server:.1} s ({:.2}×) |",
+            fed_server / cm_server
+        ),
+    ]
 }
 
 fn timed(f: impl FnOnce()) -> f64 {
@@ -222,11 +260,6 @@ fn main() -> Result<()> {
     } else {
         Env::start(args.members)
     };
-    // production health checks (KubeFed's defaults), not the tests' sub-second ones
-    env.stop_controller();
-    env.kubefed_health_checks();
-    env.start_controller();
-    env.start_webhook();
     for ns in ["bench", "apply-fed", "apply-cm"] {
         env.host.kubectl_stdin(
             &["apply", "-f", "-"],
@@ -234,32 +267,23 @@ fn main() -> Result<()> {
         );
     }
     let want = (args.resources * args.members) as u64;
+    // production health checks (KubeFed's defaults), not the tests' sub-second ones
+    env.stop_controller();
+    env.kubefed_health_checks();
 
-    // kubectl apply: federated deployments (admission webhook included) vs configmaps
+    // kubectl apply: federated deployments vs configmaps, with the admission webhook and the
+    // controller running (and, for --apply-breakdown, first without them)
     let mut apply_rows = Vec::new();
+    if args.apply_breakdown {
+        apply_rows.extend(compare_applies(&env, args.resources, "-bare", "host alone"));
+        env.start_webhook();
+        apply_rows.extend(compare_applies(&env, args.resources, "-webhook", "+ webhook"));
+    } else {
+        env.start_webhook();
+    }
+    env.start_controller();
     if !args.no_apply_comparison {
-        let (feds, cms) = apply_docs(args.resources);
-        let apply = |docs: &str, extra: &[&str]| {
-            let mut a = vec!["apply", "-f", "-"];
-            a.extend_from_slice(extra);
-            timed(|| {
-                env.host.kubectl_stdin(&a, docs);
-            })
-        };
-        let cm_client = apply(&cms, &[]);
-        let fed_client = apply(&feds, &[]);
-        let cm_server = apply(&cms, &["--server-side", "--force-conflicts"]);
-        let fed_server = apply(&feds, &["--server-side", "--force-conflicts"]);
-        apply_rows.push(format!(
-            "| kubectl apply of {n} objects, client-side (create) | FederatedDeployments {fed_client:.1} s vs ConfigMaps {cm_client:.1} s ({:.2}×) |",
-            fed_client / cm_client,
-            n = args.resources
-        ));
-        apply_rows.push(format!(
-            "| kubectl apply of the same {n}, server-side | FederatedDeployments {fed_server:.1} s vs ConfigMaps {cm_server:.1} s ({:.2}×) |",
-            fed_server / cm_server,
-            n = args.resources
-        ));
+        apply_rows.extend(compare_applies(&env, args.resources, "", "everything running"));
     }
 
     // converge
