@@ -5,7 +5,7 @@
 //!   `KubeFedConfig`, `Cell`), which Helm installs before any template so the custom resources of
 //!   the chart (FederatedTypeConfigs, the KubeFedConfig) can be created in the same release;
 //! - `templates/generated-webhook.yaml`: the webhook's serving certificate (a CA generated at render
-//!   time), the ValidatingWebhookConfiguration and the federated CRDs, whose conversion webhook
+//!   time), the Validating/MutatingWebhookConfigurations and the federated CRDs, whose conversion webhook
 //!   needs that CA bundle, in one template so they share it. The federated CRDs carry
 //!   `helm.sh/resource-policy: keep`: uninstalling the chart never deletes users' federated resources;
 //! - `templates/generated-federation.yaml`: the default FederatedTypeConfigs and the KubeFedConfig
@@ -62,7 +62,7 @@ fn yaml<T: Serialize>(value: &T) -> anyhow::Result<String> {
     serde_yaml::to_string(value).context("serializing a chart object")
 }
 
-/// Certificate Secret + ValidatingWebhookConfiguration + federated CRDs sharing one CA.
+/// Certificate Secret + webhook configurations + federated CRDs sharing one CA.
 fn webhook_template(crds: Vec<CustomResourceDefinition>) -> anyhow::Result<String> {
     let sentinel = yaml(&ByteString(CA_SENTINEL.to_vec()))?;
     let sentinel = sentinel.trim();
@@ -72,6 +72,7 @@ fn webhook_template(crds: Vec<CustomResourceDefinition>) -> anyhow::Result<Strin
         &yaml(&validating_webhook(sentinel))?,
         sentinel,
     ));
+    doc.push_str(&kubefed_admission(sentinel)?);
     for mut crd in crds {
         cellfed_api::crdgen::set_conversion_client(
             &mut crd,
@@ -125,7 +126,20 @@ data:
 ---
 "#;
 
-/// Validation of federated resources, Cells and KubeFedClusters by the webhook's `/validate`.
+/// The webhook reached at `path` through the chart's Service, trusting the chart's CA.
+fn client_config(ca_sentinel: &str, path: &str) -> serde_json::Value {
+    serde_json::json!({
+        "caBundle": ca_sentinel,
+        "service": {
+            "name": WEBHOOK_SERVICE,
+            "namespace": NAMESPACE,
+            "path": path,
+            "port": 443,
+        },
+    })
+}
+
+/// Validation of federated resources and Cells by the webhook's `/validate`.
 fn validating_webhook(ca_sentinel: &str) -> serde_json::Value {
     let rule = |groups: &[&str], resources: &[&str]| {
         serde_json::json!({
@@ -146,22 +160,41 @@ fn validating_webhook(ca_sentinel: &str) -> serde_json::Value {
             "sideEffects": "None",
             "failurePolicy": "Fail",
             "timeoutSeconds": 10,
-            "clientConfig": {
-                "caBundle": ca_sentinel,
-                "service": {
-                    "name": WEBHOOK_SERVICE,
-                    "namespace": NAMESPACE,
-                    "path": "/validate",
-                    "port": 443,
-                },
-            },
+            "clientConfig": client_config(ca_sentinel, "/validate"),
             "rules": [
                 rule(&["types.kubefed.io"], &["*"]),
                 rule(&["cellfed.io"], &["cells"]),
-                rule(&["core.kubefed.io"], &["kubefedclusters"]),
             ],
         }],
     })
+}
+
+/// KubeFed's validating and defaulting webhooks for its own types, on KubeFed's paths, as their
+/// own configurations `<service>-kubefed` (KubeFed's chart has them apart too), rendered when
+/// `webhook.kubefedAdmission` is on.
+fn kubefed_admission(ca_sentinel: &str) -> anyhow::Result<String> {
+    let (validating, mutating) =
+        crate::commands::webhook::kubefed_webhooks(&|path| client_config(ca_sentinel, path));
+    let config = |kind: &str, webhooks| {
+        serde_json::json!({
+            "apiVersion": "admissionregistration.k8s.io/v1",
+            "kind": kind,
+            "metadata": { "name": format!("{WEBHOOK_SERVICE}-kubefed") },
+            "webhooks": webhooks,
+        })
+    };
+    let mut doc = String::from("{{- if .Values.webhook.kubefedAdmission }}\n---\n");
+    doc.push_str(&yaml(&config(
+        "ValidatingWebhookConfiguration",
+        validating,
+    ))?);
+    doc.push_str("---\n");
+    doc.push_str(&yaml(&config("MutatingWebhookConfiguration", mutating))?);
+    doc.push_str("{{- end }}\n");
+    Ok(replace_placeholders(&doc, ca_sentinel).replace(
+        &format!("'{WEBHOOK_SERVICE}-kubefed'"),
+        &format!("{WEBHOOK_SERVICE}-kubefed"),
+    ))
 }
 
 /// The default FederatedTypeConfigs and the shipped KubeFedConfig, in the release namespace.

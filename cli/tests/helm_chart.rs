@@ -91,6 +91,7 @@ fn chart_lints_and_renders_one_ca_for_webhook_and_crds() {
         "Deployment",
         "Service",
         "ValidatingWebhookConfiguration",
+        "MutatingWebhookConfiguration",
         "Secret",
         "KubeFedConfig",
         "FederatedTypeConfig",
@@ -123,6 +124,52 @@ fn chart_lints_and_renders_one_ca_for_webhook_and_crds() {
         .find(|d| d["kind"] == "ValidatingWebhookConfiguration")
         .unwrap();
     assert_eq!(vwc["webhooks"][0]["clientConfig"]["caBundle"], ca);
+    // KubeFed's own webhooks, on KubeFed's names and paths, in their own configurations
+    let kubefed = |kind: &str| {
+        docs.iter()
+            .find(|d| d["kind"] == kind && d["metadata"]["name"] == "fed-cellfed-webhook-kubefed")
+            .unwrap_or_else(|| panic!("no {kind} fed-cellfed-webhook-kubefed"))
+    };
+    let paths = |config: &serde_json::Value| -> Vec<(String, String)> {
+        config["webhooks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|w| {
+                assert_eq!(w["clientConfig"]["caBundle"], ca);
+                assert_eq!(w["failurePolicy"], "Fail");
+                (
+                    w["name"].as_str().unwrap().to_string(),
+                    w["clientConfig"]["service"]["path"]
+                        .as_str()
+                        .unwrap()
+                        .to_string(),
+                )
+            })
+            .collect()
+    };
+    let pair = |n: &str, p: &str| (n.to_string(), p.to_string());
+    assert_eq!(
+        paths(kubefed("ValidatingWebhookConfiguration")),
+        [
+            pair(
+                "federatedtypeconfigs.core.kubefed.io",
+                "/validate-federatedtypeconfigs"
+            ),
+            pair(
+                "kubefedclusters.core.kubefed.io",
+                "/validate-kubefedcluster"
+            ),
+            pair("kubefedconfigs.core.kubefed.io", "/validate-kubefedconfig"),
+        ]
+    );
+    assert_eq!(
+        paths(kubefed("MutatingWebhookConfiguration")),
+        [pair(
+            "kubefedconfigs.core.kubefed.io",
+            "/default-kubefedconfig"
+        )]
+    );
     let ftcs = docs
         .iter()
         .filter(|d| d["kind"] == "FederatedTypeConfig")
@@ -211,6 +258,9 @@ fn helm_install_upgrade_uninstall_against_cellfed_apiserver() {
     let helm_cmd = || server.helm();
     let helm = |args: &[&str]| ok(helm_cmd().args(args).arg(chart_dir()));
     let kubectl = |args: &[&str]| ok(server.kubectl().args(args));
+    // no webhook pod runs against this apiserver, so KubeFed's admission webhooks (failurePolicy
+    // Fail) would refuse every write of the chart's FederatedTypeConfigs and KubeFedConfig
+    let no_hooks = "webhook.kubefedAdmission=false";
     helm(&[
         "install",
         "fed",
@@ -218,6 +268,8 @@ fn helm_install_upgrade_uninstall_against_cellfed_apiserver() {
         "kube-federation-system",
         "--create-namespace",
         "--wait=false",
+        "--set",
+        no_hooks,
     ]);
     let ftcs = kubectl(&[
         "get",
@@ -263,6 +315,8 @@ fn helm_install_upgrade_uninstall_against_cellfed_apiserver() {
         "controller.workerConcurrency=3",
         "--set",
         "federation.defaultTypes=false",
+        "--set",
+        no_hooks,
     ]);
     let args = kubectl(&[
         "get",

@@ -15,7 +15,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use cellfed_api::kubefed::FederatedTypeConfig;
+use cellfed_api::features::FeatureGate;
+use cellfed_api::kubefed::{ControllerStatus, FederatedTypeConfig, FederatedTypeConfigStatus};
 use cellfed_api::well_known::{KUBEFED_CONFIG_NAME, TENANT_LABEL, WORKSPACE_LABEL};
 use kube::ResourceExt as _;
 use kube::api::{Api, Patch, PatchParams};
@@ -227,13 +228,13 @@ fn refresh_settings(ctx: &Context, seen: &mut Seen) -> bool {
 }
 
 /// Starts controllers of newly enabled types (or restarts changed ones), stops disabled ones,
-/// and writes each FTC's `propagationController` status on change.
+/// and writes each FTC's `propagationController`/`statusController` status on change.
 async fn sync_types(ctx: &Arc<Context>, types: &mut BTreeMap<String, TypeController>) {
     let workers = ctx.settings().workers;
     let mut wanted = BTreeSet::new();
     for ftc in ctx.caches.ftcs.state() {
         let running = ftc.propagation_enabled();
-        update_ftc_status(ctx, &ftc, running).await;
+        update_ftc_status(ctx, &ftc).await;
         if !running {
             continue;
         }
@@ -256,16 +257,36 @@ async fn sync_types(ctx: &Arc<Context>, types: &mut BTreeMap<String, TypeControl
     });
 }
 
-/// FederatedTypeConfig status: whether its propagation controller runs (written on change only).
-async fn update_ftc_status(ctx: &Context, ftc: &FederatedTypeConfig, running: bool) {
-    let want = if running { "Running" } else { "NotRunning" };
-    let current = ftc
-        .status
-        .as_ref()
-        .and_then(|s| serde_json::to_value(s.propagation_controller).ok());
-    let generation = ftc.metadata.generation.unwrap_or_default();
-    let observed = ftc.status.as_ref().map(|s| s.observed_generation);
-    if current.as_ref().and_then(|v| v.as_str()) == Some(want) && observed == Some(generation) {
+/// The status KubeFed's FTC controller writes (pure): `observedGeneration`,
+/// `propagationController` Running when propagation is enabled, and `statusController` Running
+/// when member status is collected, i.e. the FTC has `statusCollection: Enabled` and the
+/// `RawResourceStatusCollection` gate is on (cellfed collects status in the propagation
+/// controller, so a type whose propagation is disabled collects none either).
+pub fn ftc_status(ftc: &FederatedTypeConfig, raw_status_gate: bool) -> FederatedTypeConfigStatus {
+    let running = |on: bool| {
+        if on {
+            ControllerStatus::Running
+        } else {
+            ControllerStatus::NotRunning
+        }
+    };
+    FederatedTypeConfigStatus {
+        observed_generation: ftc.metadata.generation.unwrap_or_default(),
+        propagation_controller: running(ftc.propagation_enabled()),
+        status_controller: Some(running(
+            ftc.propagation_enabled() && ftc.status_enabled() && raw_status_gate,
+        )),
+    }
+}
+
+/// Writes an FTC's [`ftc_status`] when it differs from the stored one.
+async fn update_ftc_status(ctx: &Context, ftc: &FederatedTypeConfig) {
+    let gate = ctx
+        .settings()
+        .gates
+        .enabled(FeatureGate::RawResourceStatusCollection);
+    let want = ftc_status(ftc, gate);
+    if ftc.status.as_ref() == Some(&want) {
         return;
     }
     if !ctx.leadership.may_write() {
@@ -273,8 +294,7 @@ async fn update_ftc_status(ctx: &Context, ftc: &FederatedTypeConfig, running: bo
     }
     let api: Api<FederatedTypeConfig> =
         Api::namespaced(ctx.host.clone(), &ctx.config.fed_namespace);
-    let status =
-        json!({"status": {"observedGeneration": generation, "propagationController": want}});
+    let status = json!({"status": want});
     // network: status write on change
     let _ = api
         .patch_status(
@@ -332,5 +352,43 @@ async fn probe_forever(ctx: Arc<Context>, readiness: Arc<AtomicU64>) {
             });
         }
         tokio::time::sleep(settings.health.period.max(Duration::from_millis(50))).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ftc(status_collection: &str, propagation: &str) -> FederatedTypeConfig {
+        let mut ftc: FederatedTypeConfig = serde_json::from_value(json!({
+            "apiVersion": "core.kubefed.io/v1beta1", "kind": "FederatedTypeConfig",
+            "metadata": {"name": "deployments.apps", "generation": 4},
+            "spec": {"targetType": {"group": "apps", "version": "v1", "kind": "Deployment", "scope": "Namespaced"},
+                     "federatedType": {"group": "types.kubefed.io", "version": "v1beta1", "kind": "FederatedDeployment", "scope": "Namespaced"},
+                     "propagation": propagation, "statusCollection": status_collection}}))
+        .unwrap();
+        ftc.status = None;
+        ftc
+    }
+
+    #[test]
+    fn status_controller_runs_only_with_collection_and_the_gate() {
+        let s = ftc_status(&ftc("Enabled", "Enabled"), true);
+        assert_eq!(s.observed_generation, 4);
+        assert_eq!(s.propagation_controller, ControllerStatus::Running);
+        assert_eq!(s.status_controller, Some(ControllerStatus::Running));
+        for (collection, gate) in [("Enabled", false), ("Disabled", true), ("Disabled", false)] {
+            assert_eq!(
+                ftc_status(&ftc(collection, "Enabled"), gate).status_controller,
+                Some(ControllerStatus::NotRunning),
+                "{collection} gate={gate}"
+            );
+        }
+        let off = ftc_status(&ftc("Enabled", "Disabled"), true);
+        assert_eq!(off.propagation_controller, ControllerStatus::NotRunning);
+        assert_eq!(
+            serde_json::to_value(&off).unwrap(),
+            json!({"observedGeneration": 4, "propagationController": "NotRunning", "statusController": "NotRunning"})
+        );
     }
 }

@@ -232,7 +232,19 @@ spec:
     );
     assert!(get(&env, "member2", "configmap", "tuned").is_none());
 
-    // --- status collection: remoteStatus from the member's simulated controllers
+    // --- status collection: remoteStatus from the member's simulated controllers, which
+    // KubeFed collects when the FTC enables it and the RawResourceStatusCollection gate is on
+    env.host.kubectl(&[
+        "patch",
+        "kubefedconfigs",
+        "kubefed",
+        "-n",
+        "kube-federation-system",
+        "--type=json",
+        "-p",
+        r#"[{"op":"test","path":"/spec/featureGates/1/name","value":"RawResourceStatusCollection"},
+            {"op":"replace","path":"/spec/featureGates/1/configuration","value":"Enabled"}]"#,
+    ]);
     env.host.kubectl(&[
         "patch",
         "federatedtypeconfigs",

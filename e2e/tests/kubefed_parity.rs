@@ -199,3 +199,119 @@ spec:
         });
     }
 }
+
+/// Mirrors KubeFed's e2e "Core API validation" and "KubeFedConfig defaulting" scenarios
+/// (`test/e2e/validation.go`, `defaults`): with the webhook registered as `cellfed webhook
+/// --advertise-url` does, kubectl sees a minimal KubeFedConfig stored with KubeFed's defaults and
+/// invalid KubeFedConfig, FederatedTypeConfig and KubeFedCluster writes refused naming the field.
+#[test]
+fn kubefed_validation_and_defaulting_through_kubectl() {
+    if cellfed_e2e::skip("kubefed_validation_and_defaulting_through_kubectl", false) {
+        return;
+    }
+    let mut env = Env::start(0);
+    env.start_webhook();
+    let kc = env.host.kubeconfig();
+    let ns = "kube-federation-system";
+    env.host.kubectl_stdin(
+        &["apply", "-f", "-"],
+        "apiVersion: core.kubefed.io/v1beta1\nkind: KubeFedConfig\nmetadata: {name: minimal, namespace: kube-federation-system}\nspec: {scope: Cluster}\n",
+    );
+    let stored = env
+        .host
+        .get(&["kubefedconfig", "minimal", "-n", ns])
+        .unwrap();
+    assert_eq!(
+        stored["spec"]["leaderElect"],
+        serde_json::json!({"leaseDuration": "15s", "renewDeadline": "10s", "retryPeriod": "5s", "resourceLock": "configmaps"})
+    );
+    assert_eq!(
+        stored["spec"]["syncController"]["adoptResources"],
+        "Enabled"
+    );
+
+    let refused = |args: &[&str], says: &str| {
+        let (ok, _, err) = cellfed_e2e::kubectl_raw(&kc, None, args);
+        assert!(!ok, "{args:?} was accepted");
+        assert!(err.contains(says), "{args:?}: {err}");
+        // the CRD schema (enums) or the webhook (everything else) refuses it as invalid
+        assert!(err.contains("is invalid"), "{args:?}: {err}");
+    };
+    refused(
+        &[
+            "patch",
+            "kubefedconfig",
+            "minimal",
+            "-n",
+            ns,
+            "--type=merge",
+            "-p",
+            r#"{"spec":{"leaderElect":{"renewDeadline":"20s"}}}"#,
+        ],
+        r#"spec.leaderElect.leaseDuration: Invalid value: "15s": leaseDuration must be greater than renewDeadline"#,
+    );
+    refused(
+        &[
+            "patch",
+            "kubefedconfig",
+            "minimal",
+            "-n",
+            ns,
+            "--type=merge",
+            "-p",
+            r#"{"spec":{"scope":"Namespaced"}}"#,
+        ],
+        r#"spec.scope: Invalid value: "Namespaced": field is immutable"#,
+    );
+    refused(
+        &[
+            "patch",
+            "kubefedconfig",
+            "minimal",
+            "-n",
+            ns,
+            "--type=merge",
+            "-p",
+            r#"{"spec":{"featureGates":[{"name":"PushReconciler","configuration":"Enabled"},{"name":"PushReconciler","configuration":"Disabled"}]}}"#,
+        ],
+        r#"spec.featureGates[1].name: Duplicate value: "PushReconciler""#,
+    );
+    refused(
+        &[
+            "patch",
+            "federatedtypeconfig",
+            "deployments.apps",
+            "-n",
+            ns,
+            "--type=merge",
+            "-p",
+            r#"{"spec":{"targetType":{"scope":"Cluster"}}}"#,
+        ],
+        r#"spec.targetType.scope: Invalid value: "Cluster": field is immutable"#,
+    );
+    refused(
+        &[
+            "patch",
+            "federatedtypeconfig",
+            "deployments.apps",
+            "-n",
+            ns,
+            "--type=merge",
+            "-p",
+            r#"{"spec":{"propagation":"On"}}"#,
+        ],
+        r#"spec.propagation: Unsupported value: "On""#,
+    );
+    let (ok, _, err) = cellfed_e2e::kubectl_raw(
+        &kc,
+        Some(
+            "apiVersion: core.kubefed.io/v1beta1\nkind: KubeFedCluster\nmetadata: {name: bad, namespace: kube-federation-system}\nspec: {apiEndpoint: \"ftp://member\", secretRef: {name: Bad_Secret}}\n",
+        ),
+        &["apply", "-f", "-"],
+    );
+    assert!(!ok);
+    assert!(
+        err.contains("spec.apiEndpoint") && err.contains("spec.secretRef.name"),
+        "{err}"
+    );
+}

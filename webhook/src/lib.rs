@@ -7,6 +7,7 @@
 pub mod admission;
 pub mod conversion;
 pub mod facts;
+pub mod kubefed;
 pub mod tls;
 
 use std::future::Future;
@@ -71,12 +72,13 @@ impl WebhookState {
     }
 }
 
-/// `POST /convert`, `POST /validate`, `GET /healthz`.
+/// `POST /convert`, `POST /validate`, `GET /healthz`, and KubeFed's own webhooks ([`kubefed`]).
 pub fn router(state: WebhookState) -> Router {
     Router::new()
         .route("/convert", post(convert))
         .route("/validate", post(validate))
         .route("/healthz", get(|| async { "ok" }))
+        .merge(kubefed::routes())
         .with_state(Arc::new(state))
 }
 

@@ -135,10 +135,9 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     write_merged_kubeconfig(&kubeconfig, &host_kubeconfig, &member_kubeconfigs)?;
     let host_client = crate::plugin::client_for(Some(&kubeconfig), Some("cellfed")).await?;
 
-    // federation API: CRDs, namespace, KubeFedConfig, default types
-    bootstrap(&host_client).await?;
-
-    // the webhook (admission; conversion also runs in-process)
+    // the webhook (admission; conversion also runs in-process), serving before the bootstrap
+    // writes: on a restart the stored webhook configurations already send KubeFedConfig and
+    // FederatedTypeConfig writes to it (same port and CA, kept in the data directory)
     let webhook = cellfed_webhook::Webhook::bind(cellfed_webhook::WebhookConfig {
         listen: addr(&ports, "webhook"),
         cert_dir: dir.join("webhook"),
@@ -157,6 +156,8 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         webhook.run_until(stopped(webhook_rx)).await;
         Ok(())
     });
+    // federation API: CRDs, namespace, KubeFedConfig, default types
+    bootstrap(&host_client).await?;
     super::webhook::register(&host_client, &webhook_url, &ca).await?;
 
     // join the members

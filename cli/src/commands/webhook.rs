@@ -30,14 +30,16 @@ pub struct WebhookArgs {
     #[arg(long, default_value = cellfed_api::well_known::DEFAULT_SYSTEM_NAMESPACE)]
     pub kubefed_namespace: String,
     /// Register this webhook with the host at start: point every types.kubefed.io CRD's
-    /// conversion and a ValidatingWebhookConfiguration `cellfed-webhook` at this base URL, with
-    /// the webhook's CA as caBundle (standalone planes; the Helm chart configures this itself).
+    /// conversion and the Validating/MutatingWebhookConfigurations `cellfed-webhook` at this
+    /// base URL, with the webhook's CA as caBundle (standalone planes; the Helm chart configures
+    /// this itself).
     #[arg(long)]
     pub advertise_url: Option<String>,
 }
 
-/// Points the host's federated CRDs (conversion) and the ValidatingWebhookConfiguration
-/// `cellfed-webhook` at `base_url`, trusting `ca_pem`.
+/// Points the host's federated CRDs (conversion) and the Validating/MutatingWebhookConfigurations
+/// `cellfed-webhook` (cellfed's `/validate`, KubeFed's [`kubefed_webhooks`]) at `base_url`,
+/// trusting `ca_pem`.
 pub async fn register(client: &kube::Client, base_url: &str, ca_pem: &str) -> anyhow::Result<()> {
     use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
     let ca = base64::engine::general_purpose::STANDARD.encode(ca_pem);
@@ -60,20 +62,38 @@ pub async fn register(client: &kube::Client, base_url: &str, ca_pem: &str) -> an
             .await
             .with_context(|| format!("pointing {name} at the webhook"))?;
     }
+    let client_config = |path: &str| json!({"url": format!("{base}{path}"), "caBundle": ca});
+    let (kubefed_validating, kubefed_mutating) = kubefed_webhooks(&client_config);
+    let mut webhooks = vec![json!({
+        "name": "validate.cellfed.io", "admissionReviewVersions": ["v1"], "sideEffects": "None",
+        "failurePolicy": "Fail", "timeoutSeconds": 10,
+        "clientConfig": client_config("/validate"),
+        "rules": [
+            {"apiGroups": ["types.kubefed.io"], "apiVersions": ["*"], "resources": ["*"], "operations": ["CREATE", "UPDATE"], "scope": "*"},
+            {"apiGroups": ["cellfed.io"], "apiVersions": ["*"], "resources": ["cells"], "operations": ["CREATE", "UPDATE"], "scope": "*"}
+        ]
+    })];
+    webhooks.extend(kubefed_validating);
     let vwc = json!({
         "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingWebhookConfiguration",
         "metadata": {"name": "cellfed-webhook"},
-        "webhooks": [{
-            "name": "validate.cellfed.io", "admissionReviewVersions": ["v1"], "sideEffects": "None",
-            "failurePolicy": "Fail", "timeoutSeconds": 10,
-            "clientConfig": {"url": format!("{base}/validate"), "caBundle": ca},
-            "rules": [
-                {"apiGroups": ["types.kubefed.io"], "apiVersions": ["*"], "resources": ["*"], "operations": ["CREATE", "UPDATE"], "scope": "*"},
-                {"apiGroups": ["cellfed.io"], "apiVersions": ["*"], "resources": ["cells"], "operations": ["CREATE", "UPDATE"], "scope": "*"},
-                {"apiGroups": ["core.kubefed.io"], "apiVersions": ["*"], "resources": ["kubefedclusters"], "operations": ["CREATE", "UPDATE"], "scope": "*"}
-            ]
-        }]
+        "webhooks": webhooks,
     });
+    let mwc = json!({
+        "apiVersion": "admissionregistration.k8s.io/v1", "kind": "MutatingWebhookConfiguration",
+        "metadata": {"name": "cellfed-webhook"},
+        "webhooks": kubefed_mutating,
+    });
+    let mutating: Api<k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration> =
+        Api::all(client.clone());
+    mutating
+        .patch(
+            "cellfed-webhook",
+            &PatchParams::apply("cellfed-webhook").force(),
+            &Patch::Apply(&mwc),
+        )
+        .await
+        .context("writing MutatingWebhookConfiguration cellfed-webhook")?;
     let api: Api<k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration> =
         Api::all(client.clone());
     api.patch(
@@ -84,6 +104,36 @@ pub async fn register(client: &kube::Client, base_url: &str, ca_pem: &str) -> an
     .await
     .context("writing ValidatingWebhookConfiguration cellfed-webhook")?;
     Ok(())
+}
+
+/// KubeFed's webhooks for its own types, with KubeFed's names and paths: the validating ones
+/// (KubeFedCluster, FederatedTypeConfig, KubeFedConfig) and the mutating KubeFedConfig
+/// defaulter, each reached through `client_config(path)`. Status subresources are not sent (only
+/// the controller writes them). Unlike KubeFed, defaults also apply on UPDATE, as
+/// kube-apiserver's defaulting does: a field removed from the KubeFedConfig gets its default back
+/// instead of a refusal.
+pub fn kubefed_webhooks(
+    client_config: &dyn Fn(&str) -> serde_json::Value,
+) -> (Vec<serde_json::Value>, Vec<serde_json::Value>) {
+    let hook = |resource: &str, path: &str| {
+        json!({
+            "name": format!("{resource}.core.kubefed.io"),
+            "admissionReviewVersions": ["v1"], "sideEffects": "None",
+            "failurePolicy": "Fail", "timeoutSeconds": 10,
+            "clientConfig": client_config(path),
+            "rules": [{"apiGroups": ["core.kubefed.io"], "apiVersions": ["v1beta1"],
+                       "resources": [resource], "operations": ["CREATE", "UPDATE"],
+                       "scope": "Namespaced"}],
+        })
+    };
+    (
+        vec![
+            hook("federatedtypeconfigs", "/validate-federatedtypeconfigs"),
+            hook("kubefedclusters", "/validate-kubefedcluster"),
+            hook("kubefedconfigs", "/validate-kubefedconfig"),
+        ],
+        vec![hook("kubefedconfigs", "/default-kubefedconfig")],
+    )
 }
 
 /// Runs the webhook until Ctrl-C.

@@ -11,6 +11,7 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use cellfed_api::FederatedResource;
+use cellfed_api::features::FeatureGate;
 use cellfed_api::well_known::SYNC_FINALIZER;
 use kube::ResourceExt as _;
 use kube::api::Api;
@@ -112,7 +113,13 @@ async fn run(fed: &FederatedResource, ctx: &Arc<TypeContext>) -> Result<Action> 
         Ok(p) => {
             // network: member writes
             let applied = apply::apply(ctx, fed, &f.visible, &p.actions).await;
-            (status::of_plan(fed, &p, &applied.failures, &now), applied)
+            {
+                let raw_status = settings
+                    .gates
+                    .enabled(FeatureGate::RawResourceStatusCollection);
+                let next = status::of_plan(fed, &p, &applied.failures, raw_status, &now);
+                (next, applied)
+            }
         }
         Err(e) => (
             status::of_error(fed, e.reason(), &format!("{name}: {e}"), &now),

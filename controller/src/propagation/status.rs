@@ -47,11 +47,14 @@ fn condition(
 }
 
 /// The status after planning and applying (pure): per-cluster statuses (apply failures win),
-/// the Propagation condition, the rollout summary.
+/// the Propagation condition, the rollout summary. The member objects' status the plan read
+/// (FTC `statusCollection: Enabled`) becomes `remoteStatus` only when `raw_status` says the
+/// `RawResourceStatusCollection` gate is on, as in KubeFed.
 pub fn of_plan(
     fed: &FederatedResource,
     p: &Plan,
     failures: &Failures,
+    raw_status: bool,
     now: &str,
 ) -> FederatedStatus {
     let mut clusters = Vec::new();
@@ -70,7 +73,7 @@ pub fn of_plan(
             name: c.cluster.clone(),
             status: Some(status.map_or("OK", PropagationStatus::as_str).to_string()),
             generation: c.generation,
-            remote_status: c.remote_status.clone(),
+            remote_status: c.remote_status.clone().filter(|_| raw_status),
         });
     }
     for (cluster, (s, m)) in failures.iter().filter(|(c, _)| !seen.contains(*c)) {
@@ -227,11 +230,17 @@ mod tests {
             placed: 0,
         };
         let f = fed(Value::Null);
-        let first = of_plan(&f, &plan, &Failures::new(), "2026-01-01T00:00:00Z");
+        let first = of_plan(&f, &plan, &Failures::new(), true, "2026-01-01T00:00:00Z");
         assert!(!unchanged(f.status.as_ref(), &first));
         // what the server stores (empty lists dropped) read back, a second later
         let stored = fed(serde_json::to_value(&first).unwrap());
-        let again = of_plan(&stored, &plan, &Failures::new(), "2026-01-01T00:00:01Z");
+        let again = of_plan(
+            &stored,
+            &plan,
+            &Failures::new(),
+            true,
+            "2026-01-01T00:00:01Z",
+        );
         assert!(unchanged(stored.status.as_ref(), &again));
         assert_eq!(
             again.conditions[0].last_transition_time.as_deref(),
@@ -257,7 +266,7 @@ mod tests {
             "member1".to_string(),
             (PropagationStatus::UpdateFailed, "boom".to_string()),
         )]);
-        let s = of_plan(&fed(Value::Null), &plan, &failures, "t");
+        let s = of_plan(&fed(Value::Null), &plan, &failures, true, "t");
         assert_eq!(s.clusters[0].status.as_deref(), Some("UpdateFailed"));
         assert_eq!(s.conditions[0].status, "False");
         assert_eq!(
@@ -265,5 +274,28 @@ mod tests {
             Some("cluster member1: boom")
         );
         assert_eq!(s.rollout, Some(Rollout::new(1, 1)));
+    }
+
+    #[test]
+    fn remote_status_needs_the_raw_status_gate() {
+        let plan = Plan {
+            actions: Vec::new(),
+            clusters: vec![ClusterPlanStatus {
+                cluster: "member1".into(),
+                status: None,
+                generation: Some(2),
+                remote_status: Some(json!({"readyReplicas": 3})),
+                message: None,
+            }],
+            updated: 1,
+            placed: 1,
+        };
+        let on = of_plan(&fed(Value::Null), &plan, &Failures::new(), true, "t");
+        assert_eq!(
+            on.clusters[0].remote_status,
+            Some(json!({"readyReplicas": 3}))
+        );
+        let off = of_plan(&fed(Value::Null), &plan, &Failures::new(), false, "t");
+        assert_eq!(off.clusters[0].remote_status, None);
     }
 }
