@@ -164,15 +164,22 @@ fn apply_docs(n: usize, suffix: &str) -> (String, String) {
 }
 
 /// `kubectl apply` of `n` FederatedDeployments vs `n` ConfigMaps, client-side then server-side
-/// (a re-apply), in fresh namespaces named with `suffix`: two report rows labelled `stage`.
+/// (a re-apply), in fresh namespaces named with `suffix`, then client-side once more into
+/// further fresh namespaces with `--validate=false`: report rows labelled `stage`. The last pair
+/// is the server's cost alone: kubectl before 1.34 re-parses the whole OpenAPI document of an
+/// object's group-version for every object it validates (kubernetes/kubernetes#127095), and
+/// core/v1's document is by far the largest, so with validation ConfigMaps pay more in kubectl
+/// than FederatedDeployments do.
 fn compare_applies(env: &Env, n: usize, suffix: &str, stage: &str) -> Vec<String> {
-    for ns in [format!("apply-fed{suffix}"), format!("apply-cm{suffix}")] {
-        env.host.kubectl_stdin(
-            &["apply", "-f", "-"],
-            &format!("apiVersion: v1\nkind: Namespace\nmetadata: {{name: {ns}}}\n"),
-        );
+    let unvalidated = format!("{suffix}-nv");
+    for s in [suffix, unvalidated.as_str()] {
+        for ns in [format!("apply-fed{s}"), format!("apply-cm{s}")] {
+            env.host.kubectl_stdin(
+                &["apply", "-f", "-"],
+                &format!("apiVersion: v1\nkind: Namespace\nmetadata: {{name: {ns}}}\n"),
+            );
+        }
     }
-    let (feds, cms) = apply_docs(n, suffix);
     let apply = |docs: &str, extra: &[&str]| {
         let mut a = vec!["apply", "-f", "-"];
         a.extend_from_slice(extra);
@@ -180,10 +187,15 @@ fn compare_applies(env: &Env, n: usize, suffix: &str, stage: &str) -> Vec<String
             env.host.kubectl_stdin(&a, docs);
         })
     };
+    let (feds, cms) = apply_docs(n, suffix);
     let cm_client = apply(&cms, &[]);
     let fed_client = apply(&feds, &[]);
     let cm_server = apply(&cms, &["--server-side", "--force-conflicts"]);
     let fed_server = apply(&feds, &["--server-side", "--force-conflicts"]);
+    let (feds, cms) = apply_docs(n, &unvalidated);
+    // the other order this time: neither kind always goes first
+    let fed_bare = apply(&feds, &["--validate=false"]);
+    let cm_bare = apply(&cms, &["--validate=false"]);
     vec![
         format!(
             "| kubectl apply of {n} objects, client-side (create), {stage} | FederatedDeployments {fed_client:.1} s vs ConfigMaps {cm_client:.1} s ({:.2}×) |",
@@ -192,6 +204,10 @@ fn compare_applies(env: &Env, n: usize, suffix: &str, stage: &str) -> Vec<String
         format!(
             "| kubectl apply of the same {n}, server-side, {stage} | FederatedDeployments {fed_server:.1} s vs ConfigMaps {cm_server:.1} s ({:.2}×) |",
             fed_server / cm_server
+        ),
+        format!(
+            "| kubectl apply --validate=false of {n} more, client-side (create), {stage} | FederatedDeployments {fed_bare:.1} s vs ConfigMaps {cm_bare:.1} s ({:.2}×) |",
+            fed_bare / cm_bare
         ),
     ]
 }
