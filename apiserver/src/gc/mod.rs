@@ -102,26 +102,32 @@ async fn follow(store: &Store) -> Result<()> {
 }
 
 /// Makes the writes `index` plans for the keys in `due`, emptying it. Returns whether it wrote.
+/// A key's plan stops at a write that lost a race (an `orphan` owner keeps its finalizer while a
+/// dependent still names it): the object that changed has an event coming, which plans again.
 async fn collect(store: &Store, index: &Index, due: &mut BTreeSet<String>) -> Result<bool> {
     let mut wrote = false;
     for key in std::mem::take(due) {
         for action in index.plan(&key) {
             match apply(store, &action).await {
-                Ok(w) => wrote |= w,
+                Ok(true) => wrote = true,
+                Ok(false) => break,
                 // the database is failing: list again once it is back
                 Err(Error::Write {
                     source: source @ (StoreError::Database(_) | StoreError::Busy { .. }),
                     key,
                 }) => return Err(Error::Write { key, source }),
-                // this object cannot be written (a value no key encrypts…): the others can
-                Err(e) => tracing::warn!(error = %e, "garbage collector skips an object"),
+                // this object cannot be written (a value no key encrypts…): the other keys can
+                Err(e) => {
+                    tracing::warn!(error = %e, "garbage collector skips an object");
+                    break;
+                }
             }
         }
     }
     Ok(wrote)
 }
 
-/// Makes one write; a lost race (the object changed or went meanwhile) is no error.
+/// Makes one write; false when it lost a race (the object changed or went meanwhile).
 async fn apply(store: &Store, action: &Action) -> Result<bool> {
     let (key, rev) = match action {
         Action::Delete {
