@@ -99,9 +99,10 @@ fn a_leader_killed_mid_change_is_finished_by_the_standby() {
     );
     let election = [
         "--leader-elect",
-        "--leader-elect-lease-duration=4s",
-        "--leader-elect-renew-deadline=3s",
-        "--leader-elect-retry-period=500ms",
+        // long enough that a loaded machine does not make the leader lose it on its own
+        "--leader-elect-lease-duration=10s",
+        "--leader-elect-renew-deadline=8s",
+        "--leader-elect-retry-period=1s",
     ];
     let mut a = env.spawn_controller(free_port(), "controller-a.log", &election);
     let a_id = format!("cellfed-controller-{}", a.id());
@@ -131,14 +132,21 @@ fn a_leader_killed_mid_change_is_finished_by_the_standby() {
         )
     });
     // a third of the way through
-    eventually(120, "the leader a third through the change", || {
+    eventually(300, "the leader a third through the change", || {
         let n = member_writes(&env) - before;
         if n >= RESOURCES as u64 {
             Ok(())
         } else {
-            Err(format!("{n} member writes"))
+            Err(format!(
+                "{n} member writes, kubectl apply finished: {}",
+                change.is_finished()
+            ))
         }
     });
+    assert!(
+        a.try_wait().unwrap().is_none(),
+        "the leader exited on its own before it was killed"
+    );
     a.kill().unwrap(); // SIGKILL
     a.wait().unwrap();
     let killed = Instant::now();
