@@ -69,7 +69,8 @@ pub struct ServerConfig {
     pub converter: Option<Arc<dyn Converter>>,
     /// `<svc>.<ns>.svc:<port>` → `host:port` for webhook service references.
     pub service_addresses: HashMap<String, String>,
-    /// How often the garbage collector looks for work.
+    /// How long the garbage collector waits before listing the store again after its watch
+    /// broke or a write failed (it follows the store's watch otherwise).
     pub gc_interval: Duration,
     /// How often the store's history is compacted (kube-apiserver's `--etcd-compaction-interval`,
     /// default 5 minutes); each round compacts what is older than the revision seen at the

@@ -407,6 +407,47 @@ async fn failing_webhooks_follow_their_failure_policy() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_validating_webhook_that_is_down_follows_its_failure_policy() {
+    let s = server("admission-down").await;
+    let hook = Webhook::start().await;
+    // nothing listens on the webhook's port
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!(
+        "https://localhost:{}/record",
+        closed.local_addr().unwrap().port()
+    );
+    drop(closed);
+    let down = |policy: &str| {
+        hook.hook(
+            "down",
+            json!({"clientConfig": {"url": url, "caBundle": hook.ca_bundle}, "failurePolicy": policy}),
+        )
+    };
+
+    // Fail: refused, saying which webhook could not be called; nothing stored
+    s.kubectl_ok(
+        &["apply", "-f", "-"],
+        Some(&validating("guard", vec![down("Fail")])),
+    )
+    .await;
+    let err = fails(&s, &["create", "configmap", "a", "-n", "default"]).await;
+    assert!(
+        err.contains("Internal error occurred: failed calling webhook \"down.example.com\""),
+        "{err}"
+    );
+    absent(&s, "default", "a").await;
+
+    // Ignore: the write passes
+    s.kubectl_ok(
+        &["apply", "-f", "-"],
+        Some(&validating("guard", vec![down("Ignore")])),
+    )
+    .await;
+    s.kubectl_ok(&["create", "configmap", "a", "-n", "default"], None)
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn selectors_choose_what_webhooks_see_and_reinvocation_reruns_them() {
     let s = server("admission-select").await;
     let hook = Webhook::start().await;

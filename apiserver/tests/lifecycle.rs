@@ -111,6 +111,132 @@ async fn owner_references_background_orphan_foreground() {
 }
 
 /// Reads watch lines until `n` events arrived.
+/// A ConfigMap as stored, with `uid` and owners' uids.
+fn stored_cm(name: &str, uid: &str, owners: &[&str]) -> Vec<u8> {
+    let refs: Vec<Value> = owners
+        .iter()
+        .map(|u| json!({"apiVersion": "v1", "kind": "ConfigMap", "name": "o", "uid": u}))
+        .collect();
+    let mut c = cm("default", name);
+    c["metadata"]["uid"] = json!(uid);
+    if !refs.is_empty() {
+        c["metadata"]["ownerReferences"] = json!(refs);
+    }
+    serde_json::to_vec(&c).unwrap()
+}
+
+#[tokio::test]
+async fn the_collector_follows_changes_without_listing_the_store() {
+    let s = common::start("gc-watch").await;
+    let store = s.state.store.clone();
+    let key = |name: &str| format!("/registry/core/configmaps/default/{name}");
+    for i in 0..500 {
+        let name = format!("unrelated-{i}");
+        store
+            .create(&key(&name), stored_cm(&name, &format!("u-{i}"), &[]), 0)
+            .await
+            .unwrap();
+    }
+    let gone = |k: String| {
+        let store = store.clone();
+        async move { store.get(&k, None).await.unwrap().is_none().then_some(()) }
+    };
+    // a dependent whose owner never existed goes: the collector is following
+    store
+        .create(
+            &key("dangling"),
+            stored_cm("dangling", "ud", &["nobody"]),
+            0,
+        )
+        .await
+        .unwrap();
+    eventually(10, "the dangling dependent deleted", || {
+        gone(key("dangling"))
+    })
+    .await;
+
+    let prefix = "/registry/core/configmaps/default/";
+    let (before, _) = store.count(prefix).await.unwrap();
+    let lists = store.list_calls("/registry/");
+    store
+        .create(&key("owner"), stored_cm("owner", "uo", &[]), 0)
+        .await
+        .unwrap();
+    store
+        .create(&key("dep"), stored_cm("dep", "udep", &["uo"]), 0)
+        .await
+        .unwrap();
+    store
+        .create(&key("late"), stored_cm("late", "ul", &["nobody-either"]), 0)
+        .await
+        .unwrap();
+    eventually(10, "the late dangling dependent deleted", || {
+        gone(key("late"))
+    })
+    .await;
+    store.delete(&key("owner"), None).await.unwrap();
+    eventually(10, "the owner's dependent deleted", || gone(key("dep"))).await;
+    assert_eq!(
+        store.list_calls("/registry/"),
+        lists,
+        "the collector listed the store for a change"
+    );
+    let (after, _) = store.count(prefix).await.unwrap();
+    assert_eq!(after, before, "only the dependents went");
+}
+
+#[tokio::test]
+async fn the_collector_lists_again_when_its_watch_is_cut() {
+    // watchers may hold one event: a burst of writes by another process cuts the collector's
+    // watch off
+    let dir = TempDir::new("gc-cut");
+    let mut config = cellfed_store::Config::new(format!("sqlite://{}/store.db", dir.0.display()));
+    config.watch_buffer = 1;
+    let store = cellfed_store::Store::open_with(config).await.unwrap();
+    let s = common::start_with("gc-cut", |c| c.store = Some(store.clone())).await;
+    // another process's writes: the server's poller delivers them in batches
+    let writer = common::store(&dir).await;
+    let key = |name: &str| format!("/registry/core/configmaps/default/{name}");
+    let gone = |k: String| {
+        let store = store.clone();
+        async move { store.get(&k, None).await.unwrap().is_none().then_some(()) }
+    };
+    for round in 0..3 {
+        let lists = store.list_calls("/registry/");
+        let (owner, dep) = (format!("owner-{round}"), format!("dep-{round}"));
+        let owner_uid = format!("uo-{round}");
+        writer
+            .create(&key(&owner), stored_cm(&owner, &owner_uid, &[]), 0)
+            .await
+            .unwrap();
+        writer
+            .create(
+                &key(&dep),
+                stored_cm(&dep, &format!("ud-{round}"), &[&owner_uid]),
+                0,
+            )
+            .await
+            .unwrap();
+        for i in 0..50 {
+            let name = format!("burst-{round}-{i}");
+            writer
+                .create(&key(&name), stored_cm(&name, &name, &[]), 0)
+                .await
+                .unwrap();
+        }
+        writer.delete(&key(&owner), None).await.unwrap();
+        eventually(10, "the dependent deleted after the watch was cut", || {
+            gone(key(&dep))
+        })
+        .await;
+        assert!(
+            store.list_calls("/registry/") > lists,
+            "no LIST after the cut"
+        );
+    }
+    drop(s);
+}
+
 async fn watch_events(
     st: &cellfed_apiserver::AppState,
     uri: &str,
