@@ -51,11 +51,13 @@ impl Tenancy {
     }
 
     /// The sentence refusing the placement of `resource` (e.g. `FederatedDeployment shop/web`) of
-    /// this tenancy on `cluster_name` of tenancy `cluster`, or `None` if it is allowed.
+    /// this tenancy on `cluster_name` of tenancy `cluster`, or `None` if it is allowed. It names
+    /// the requester's tenancy only, never the cluster's owner (another tenant's name is not the
+    /// requester's to know).
     pub fn refusal(&self, resource: &str, cluster_name: &str, cluster: &Tenancy) -> Option<String> {
         (!self.may_use(cluster)).then(|| {
             format!(
-                "{resource} belongs to {self} and cannot be placed on cluster {cluster_name:?}, which belongs to {cluster}; place it on clusters or cells of its own tenant and workspace"
+                "{resource} belongs to {self} and cannot be placed on cluster {cluster_name:?}: the cluster is not available to {self}; place it on clusters or cells of its own tenant and workspace"
             )
         })
     }
@@ -348,7 +350,7 @@ mod tests {
     }
 
     #[test]
-    fn refusal_names_both_sides() {
+    fn refusal_names_the_requester_never_the_owner() {
         let msg = t(Some("acme"), Some("shop"))
             .refusal(
                 "FederatedDeployment shop/web",
@@ -364,10 +366,22 @@ mod tests {
         );
         assert!(
             msg.contains(
-                "cluster \"rz00a.blog\", which belongs to tenant \"acme\" workspace \"blog\""
+                "cluster \"rz00a.blog\": the cluster is not available to tenant \"acme\" workspace \"shop\""
             ),
             "{msg}"
         );
+        assert!(
+            !msg.contains("workspace \"blog\""),
+            "names the owner: {msg}"
+        );
+        let msg = t(Some("acme"), None)
+            .refusal(
+                "FederatedDeployment shop/web",
+                "b1",
+                &t(Some("globex"), Some("x")),
+            )
+            .unwrap();
+        assert!(!msg.contains("globex") && !msg.contains("\"x\""), "{msg}");
         assert!(t(None, None).refusal("x", "c", &t(None, None)).is_none());
     }
 }

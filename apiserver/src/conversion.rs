@@ -49,6 +49,8 @@ pub async fn webhook_convert(
         body,
         state.conversion_timeout,
         limit,
+        // kube-apiserver presents no admission credentials to conversion webhooks
+        None,
     )
     .await
     .map_err(fail)?;

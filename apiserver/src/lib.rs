@@ -89,15 +89,29 @@ async fn health() -> &'static str {
     "ok"
 }
 
-async fn ready(State(state): State<AppState>) -> Response {
-    match state.store.current_revision().await {
-        Ok(_) => "ok".into_response(),
-        Err(e) => (
-            http::StatusCode::INTERNAL_SERVER_ERROR,
-            format!("[-]store failed: {e}\nreadyz check failed"),
-        )
-            .into_response(),
+/// `GET /readyz` (public): `ok`, or `readyz check failed` with 500; `?verbose` lists the checks by
+/// name. Why a check failed goes to the log only: the store's error text can name hosts, users
+/// and tables.
+async fn ready(
+    State(state): State<AppState>,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
+) -> Response {
+    let store = state.store.current_revision().await;
+    if let Err(e) = &store {
+        tracing::warn!(check = "store", error = %e, "readyz check failed");
     }
+    let checks = [cellfed_pki::health::Check {
+        name: "store",
+        ok: store.is_ok(),
+    }];
+    let report = cellfed_pki::health::report(
+        "readyz",
+        &checks,
+        cellfed_pki::health::verbose(query.as_deref()),
+    );
+    let code =
+        http::StatusCode::from_u16(report.code).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
+    (code, report.body).into_response()
 }
 
 async fn api(State(state): State<AppState>, headers: HeaderMap) -> Response {

@@ -104,23 +104,49 @@ pub fn resource_of_key(key: &str) -> String {
     }
 }
 
+/// The `resource` label of requests for anything the server does not serve: a random path must
+/// not create a new series (the label values stay bounded by the served resources).
+pub const OTHER: &str = "other";
+
+/// Subresources served by every resource that has them, besides a resource's own
+/// `status`/`scale` (kube's names; the set is fixed, so labels stay bounded).
+const KNOWN_SUBRESOURCES: &[&str] = &[
+    "approval",
+    "attach",
+    "binding",
+    "eviction",
+    "exec",
+    "finalize",
+    "log",
+    "portforward",
+    "proxy",
+    "token",
+];
+
 /// Kubernetes verb and resource of a request path (pure): `/api/v1/namespaces/x/configmaps/y`
 /// with GET is (`GET`, `configmaps`); collections GET are `LIST`, `?watch` is `WATCH`.
-pub fn classify(method: &Method, path: &str, query: Option<&str>) -> Option<(String, String)> {
+/// `served(group, version, plural, subresource)` says whether the server serves it; what it does
+/// not serve is counted as [`OTHER`].
+pub fn classify(
+    method: &Method,
+    path: &str,
+    query: Option<&str>,
+    served: impl Fn(&str, &str, &str, Option<&str>) -> bool,
+) -> Option<(String, String)> {
     let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
-    let rest = match parts.as_slice() {
-        ["api", _v, rest @ ..] => rest,
-        ["apis", _g, _v, rest @ ..] => rest,
+    let (group, version, rest) = match parts.as_slice() {
+        ["api", v, rest @ ..] => ("", *v, rest),
+        ["apis", g, v, rest @ ..] => (*g, *v, rest),
         _ => return None,
     };
     let rest = match rest {
         ["namespaces", _ns, tail @ ..] if !tail.is_empty() => tail,
         other => other,
     };
-    let (resource, named) = match rest {
-        [r] => (r.to_string(), false),
-        [r, _name] => (r.to_string(), true),
-        [r, _name, sub] => (format!("{r}/{sub}"), true),
+    let (plural, sub, named) = match rest {
+        [r] => (*r, None, false),
+        [r, _name] => (*r, None, true),
+        [r, _name, sub] => (*r, Some(*sub), true),
         _ => return None,
     };
     let watch = query.is_some_and(|q| q.split('&').any(|kv| kv == "watch=true" || kv == "watch=1"));
@@ -135,12 +161,39 @@ pub fn classify(method: &Method, path: &str, query: Option<&str>) -> Option<(Str
         Method::DELETE => "DELETECOLLECTION",
         _ => return None,
     };
+    let resource = if !served(group, version, plural, sub) {
+        OTHER.to_string()
+    } else {
+        match sub {
+            None => plural.to_string(),
+            Some(sub) => format!("{plural}/{sub}"),
+        }
+    };
     Some((verb.to_string(), resource))
+}
+
+/// Whether the registry serves `group/version/plural` and, if given, the subresource (its own
+/// `status`/`scale` or one of [`KNOWN_SUBRESOURCES`]).
+fn served_by(
+    registry: &crate::registry::Registry,
+) -> impl Fn(&str, &str, &str, Option<&str>) -> bool + '_ {
+    move |group, version, plural, sub| {
+        registry.find(group, version, plural).is_some_and(|r| {
+            sub.is_none_or(|s| {
+                r.subresources.iter().any(|x| x == s) || KNOWN_SUBRESOURCES.contains(&s)
+            })
+        })
+    }
 }
 
 /// Middleware counting every resource request.
 pub async fn count(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let class = classify(req.method(), req.uri().path(), req.uri().query());
+    let class = classify(
+        req.method(),
+        req.uri().path(),
+        req.uri().query(),
+        served_by(&state.registry),
+    );
     let resp = next.run(req).await;
     if let Some((verb, resource)) = class {
         state.requests.add(verb, resource, resp.status().as_u16());
@@ -173,7 +226,13 @@ mod tests {
 
     #[test]
     fn classifies_like_kube() {
-        let c = |m: Method, p: &str, q: Option<&str>| classify(&m, p, q);
+        let served = |g: &str, _v: &str, p: &str, sub: Option<&str>| {
+            matches!(
+                (g, p),
+                ("", "configmaps" | "namespaces") | ("apps", "deployments")
+            ) && sub.is_none_or(|s| s == "status")
+        };
+        let c = |m: Method, p: &str, q: Option<&str>| classify(&m, p, q, served);
         assert_eq!(
             c(Method::GET, "/api/v1/namespaces/a/configmaps", None),
             Some(("LIST".into(), "configmaps".into()))
@@ -207,6 +266,19 @@ mod tests {
             Some(("DELETE".into(), "namespaces".into()))
         );
         assert_eq!(c(Method::GET, "/readyz", None), None);
+        // what is not served is "other", whatever the path says
+        assert_eq!(
+            c(Method::GET, "/apis/x/v1/a8f3e9", None),
+            Some(("LIST".into(), OTHER.into()))
+        );
+        assert_eq!(
+            c(
+                Method::GET,
+                "/api/v1/namespaces/a/configmaps/web/q1w2e3",
+                None
+            ),
+            Some(("GET".into(), OTHER.into()))
+        );
     }
 
     #[test]

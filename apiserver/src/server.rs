@@ -91,6 +91,10 @@ pub struct ServerConfig {
     /// kube's `--encryption-provider-config`: an EncryptionConfiguration naming the resources
     /// whose values are encrypted in the store, and with which keys (see docs/security.md).
     pub encryption_provider_config: Option<PathBuf>,
+    /// kube's `--admission-control-config-file`: an AdmissionConfiguration whose webhook plugins
+    /// name the kubeconfig holding what to present to each admission webhook (client
+    /// certificates, tokens; see `admission::credentials` and docs/security.md).
+    pub admission_control_config_file: Option<PathBuf>,
     /// How connections are admitted: connection cap (below the descriptor limit by default),
     /// TLS handshake and header read deadlines (see `cellfed_pki::listen`).
     pub connection_limits: cellfed_pki::listen::Limits,
@@ -129,6 +133,7 @@ impl ServerConfig {
             watch_buffer_total_bytes: crate::watch::DEFAULT_TOTAL_BYTES,
             conversion_webhook_timeout: crate::conversion::DEFAULT_CONVERSION_TIMEOUT,
             encryption_provider_config: None,
+            admission_control_config_file: None,
             connection_limits: cellfed_pki::listen::Limits::default(),
         }
     }
@@ -156,6 +161,9 @@ pub enum ServeError {
         path: PathBuf,
         message: String,
     },
+    /// The `--admission-control-config-file` (or a file it names) cannot be used.
+    #[error("--admission-control-config-file: {0}")]
+    ReadAdmissionConfig(#[from] crate::admission::credentials::Error),
     /// The authentication flags contradict each other.
     #[error("{0}")]
     ConfigureAuth(String),
@@ -425,6 +433,9 @@ impl Server {
             config.watch_buffer_total_bytes,
         ));
         state.service_addresses = Arc::new(config.service_addresses.clone());
+        if let Some(path) = &config.admission_control_config_file {
+            state.webhook_credentials = Arc::new(crate::admission::credentials::load(path)?);
+        }
         state.member = config
             .member
             .map(|sim| Arc::new(crate::member::Member::new(sim)));

@@ -49,6 +49,8 @@ pub struct AppState {
     pub webhook_clients: Arc<crate::webhook_client::WebhookClients>,
     /// Mutating and validating webhook configurations, followed through a store watch.
     pub webhooks: Arc<crate::admission::WebhookCache>,
+    /// What admission webhook calls present (`--admission-control-config-file`); empty = nothing.
+    pub webhook_credentials: Arc<crate::admission::credentials::WebhookCredentials>,
 }
 
 impl AppState {
@@ -67,6 +69,7 @@ impl AppState {
             conversion_timeout: crate::conversion::DEFAULT_CONVERSION_TIMEOUT,
             webhook_clients: Arc::default(),
             webhooks: Arc::default(),
+            webhook_credentials: Arc::default(),
         }
     }
 

@@ -1,6 +1,7 @@
 //! The HTTP client of conversion and admission webhooks. Every call is bounded in time
 //! (connect, handshake, request and response together) and in response size. Connections are
-//! kept alive and reused per target — address, server name, scheme and caBundle — as
+//! kept alive and reused per target — address, server name, scheme, caBundle and the client
+//! identity presented (`--admission-control-config-file`) — as
 //! kube-apiserver's webhook clients do, so a write admitted by a webhook costs no TCP or TLS
 //! handshake once warm. A reused connection the webhook closed meanwhile is replaced once,
 //! before any response was read (webhook calls are safe to repeat: a review is a pure
@@ -18,6 +19,7 @@ use rustls_pki_types::ServerName;
 use serde_json::Value;
 use tokio::net::TcpStream;
 
+use crate::admission::credentials::Credentials;
 use crate::state::AppState;
 
 /// Why a webhook call failed.
@@ -59,6 +61,9 @@ pub(crate) struct Target {
     /// Where to connect.
     addr: String,
     path: String,
+    /// What names the webhook in `--admission-control-config-file`'s kubeconfig: a URL's
+    /// `host[:port]` as written, a service's `name.namespace.svc:port`.
+    pub(crate) credentials_target: String,
 }
 
 impl Target {
@@ -101,6 +106,7 @@ pub(crate) fn target(state: &AppState, cc: &Value) -> Result<Target, WebhookErro
             host,
             addr,
             path: path.to_string(),
+            credentials_target: hostport.to_string(),
         });
     }
     let svc = cc
@@ -125,11 +131,12 @@ pub(crate) fn target(state: &AppState, cc: &Value) -> Result<Target, WebhookErro
         host,
         addr,
         path: path.to_string(),
+        credentials_target: key,
     })
 }
 
 /// POSTs `body` to the webhook: the whole exchange within `timeout`, a response body of at most
-/// `max_response` bytes.
+/// `max_response` bytes, presenting `credentials` (a client certificate, a bearer token).
 pub(crate) async fn post(
     state: &AppState,
     cc: &Value,
@@ -137,6 +144,7 @@ pub(crate) async fn post(
     body: Vec<u8>,
     timeout: Duration,
     max_response: usize,
+    credentials: Option<Arc<Credentials>>,
 ) -> Result<Vec<u8>, WebhookError> {
     let call = exchange(
         &state.webhook_clients,
@@ -144,6 +152,7 @@ pub(crate) async fn post(
         t,
         Bytes::from(body),
         max_response,
+        credentials,
     );
     match tokio::time::timeout(timeout, call).await {
         Ok(result) => result,
@@ -222,6 +231,8 @@ struct PoolKey {
     host: String,
     addr: String,
     ca_bundle: String,
+    /// The client identity presented ([`Credentials::id`]), empty for none.
+    identity: String,
 }
 
 /// One HTTP/1.1 connection: its sender, and its task, ended when the connection is dropped.
@@ -245,8 +256,13 @@ async fn exchange(
     t: &Target,
     body: Bytes,
     max_response: usize,
+    credentials: Option<Arc<Credentials>>,
 ) -> Result<Vec<u8>, WebhookError> {
     let key = PoolKey {
+        identity: credentials
+            .as_ref()
+            .map(|c| c.id.clone())
+            .unwrap_or_default(),
         https: t.https,
         host: t.host.clone(),
         addr: t.addr.clone(),
@@ -256,12 +272,16 @@ async fn exchange(
             .unwrap_or_default()
             .to_string(),
     };
+    let token = credentials.as_ref().and_then(|c| c.token.as_deref());
     let request = || {
-        http::Request::post(&t.path)
+        let mut r = http::Request::post(&t.path)
             .header(http::header::HOST, &t.host)
             .header(http::header::CONTENT_TYPE, "application/json")
-            .header(http::header::ACCEPT, "application/json")
-            .body(Full::new(body.clone()))
+            .header(http::header::ACCEPT, "application/json");
+        if let Some(token) = token {
+            r = r.header(http::header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        r.body(Full::new(body.clone()))
             .map_err(|e| WebhookError::SendRequest(e.to_string()))
     };
     if let Some(mut conn) = pool.take(&key)
@@ -279,7 +299,7 @@ async fn exchange(
             }
         }
     }
-    let mut conn = dial(&key, t).await?;
+    let mut conn = dial(&key, t, credentials.as_deref()).await?;
     let resp = conn
         .sender
         .send_request(request()?)
@@ -291,8 +311,13 @@ async fn exchange(
 }
 
 /// A new connection to the target: TCP, TLS with the caBundle as the only trust root when
-/// https, and the HTTP/1.1 handshake.
-async fn dial(key: &PoolKey, t: &Target) -> Result<Conn, WebhookError> {
+/// https (presenting the client certificate of `credentials`, if any), and the HTTP/1.1
+/// handshake.
+async fn dial(
+    key: &PoolKey,
+    t: &Target,
+    credentials: Option<&Credentials>,
+) -> Result<Conn, WebhookError> {
     let tcp = TcpStream::connect(&t.addr)
         .await
         .map_err(|source| WebhookError::Connect {
@@ -311,13 +336,18 @@ async fn dial(key: &PoolKey, t: &Target) -> Result<Conn, WebhookError> {
     } else {
         cellfed_pki::roots(&pem).map_err(|e| WebhookError::ParseCaBundle(e.to_string()))?
     };
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+    let builder = rustls::ClientConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
     .with_safe_default_protocol_versions()
     .map_err(|e| WebhookError::ConfigureTls(e.to_string()))?
-    .with_root_certificates(roots)
-    .with_no_client_auth();
+    .with_root_certificates(roots);
+    let config = match credentials.and_then(|c| c.client_cert.as_ref()) {
+        Some((chain, key)) => builder
+            .with_client_auth_cert(chain.clone(), key.clone_key())
+            .map_err(|e| WebhookError::ConfigureTls(e.to_string()))?,
+        None => builder.with_no_client_auth(),
+    };
     let name = ServerName::try_from(t.host.clone())
         .map_err(|e| WebhookError::ResolveTarget(e.to_string()))?;
     let tls = tokio_rustls::TlsConnector::from(Arc::new(config))

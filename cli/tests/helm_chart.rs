@@ -182,6 +182,189 @@ fn chart_lints_and_renders_one_ca_for_webhook_and_crds() {
     );
 }
 
+/// The chart rendered with `extra` flags, as JSON documents.
+fn render(extra: &[&str]) -> Vec<serde_json::Value> {
+    let rendered = ok(Command::new(helm())
+        .args(["template", "fed", "-n", "kube-federation-system"])
+        .args(extra)
+        .arg(chart_dir()));
+    rendered
+        .split("\n---")
+        .filter_map(|d| serde_yaml::from_str::<serde_json::Value>(d).ok())
+        .filter(|d| d.is_object())
+        .collect()
+}
+
+fn find<'a>(docs: &'a [serde_json::Value], kind: &str, name: &str) -> &'a serde_json::Value {
+    docs.iter()
+        .find(|d| d["kind"] == kind && d["metadata"]["name"] == name)
+        .unwrap_or_else(|| panic!("no {kind} {name}"))
+}
+
+/// The rules a ServiceAccount of the release gets, as (binding kind, namespace, rule).
+fn rules_of(docs: &[serde_json::Value], account: &str) -> Vec<(String, String, serde_json::Value)> {
+    let mut out = Vec::new();
+    for b in docs
+        .iter()
+        .filter(|d| d["kind"] == "RoleBinding" || d["kind"] == "ClusterRoleBinding")
+    {
+        let bound = b["subjects"].as_array().unwrap().iter().any(|s| {
+            s["kind"] == "ServiceAccount"
+                && s["name"] == account
+                && s["namespace"] == "kube-federation-system"
+        });
+        if !bound {
+            continue;
+        }
+        let role = find(
+            docs,
+            b["roleRef"]["kind"].as_str().unwrap(),
+            b["roleRef"]["name"].as_str().unwrap(),
+        );
+        let ns = role["metadata"]["namespace"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        for r in role["rules"].as_array().unwrap() {
+            out.push((
+                b["kind"].as_str().unwrap().to_string(),
+                ns.clone(),
+                r.clone(),
+            ));
+        }
+    }
+    out
+}
+
+fn grants(rule: &serde_json::Value, group: &str, resource: &str) -> bool {
+    let has = |field: &str, v: &str| {
+        rule[field]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|x| x == v || x == "*"))
+    };
+    has("apiGroups", group) && has("resources", resource)
+}
+
+/// Issue 9: controller and webhook run under separate ServiceAccounts; Secrets are readable by
+/// the controller in the federation namespace only and by the webhook not at all; controller
+/// metrics stay on localhost unless a value exposes them; the webhook's client CA is a value.
+#[test]
+fn chart_scopes_accounts_secrets_and_metrics() {
+    let docs = render(&[]);
+    let controller = find(&docs, "Deployment", "fed-cellfed-controller");
+    let webhook = find(&docs, "Deployment", "fed-cellfed-webhook");
+    let sa = |d: &serde_json::Value| {
+        d["spec"]["template"]["spec"]["serviceAccountName"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let (csa, wsa) = (sa(controller), sa(webhook));
+    assert_ne!(csa, wsa, "controller and webhook share a ServiceAccount");
+    for name in [&csa, &wsa] {
+        find(&docs, "ServiceAccount", name);
+    }
+
+    let controller_rules = rules_of(&docs, &csa);
+    let secrets: Vec<_> = controller_rules
+        .iter()
+        .filter(|(_, _, r)| grants(r, "", "secrets"))
+        .collect();
+    assert!(
+        !secrets.is_empty(),
+        "the controller cannot read member credentials"
+    );
+    for (kind, ns, rule) in &secrets {
+        assert_eq!(
+            (kind.as_str(), ns.as_str()),
+            ("RoleBinding", "kube-federation-system"),
+            "Secrets granted beyond the federation namespace: {rule}"
+        );
+        let verbs: Vec<&str> = rule["verbs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        assert_eq!(verbs, ["get", "list", "watch"], "{rule}");
+    }
+    let webhook_rules = rules_of(&docs, &wsa);
+    assert!(
+        webhook_rules
+            .iter()
+            .any(|(_, _, r)| grants(r, "cellfed.io", "cells")),
+        "{webhook_rules:?}"
+    );
+    for (_, _, rule) in &webhook_rules {
+        assert!(
+            !grants(rule, "", "secrets"),
+            "the webhook may read Secrets: {rule}"
+        );
+        for verb in rule["verbs"].as_array().unwrap() {
+            assert!(
+                ["get", "list", "watch"].contains(&verb.as_str().unwrap()),
+                "the webhook may {verb}: {rule}"
+            );
+        }
+    }
+
+    // metrics: loopback and no Service by default
+    let args =
+        |d: &serde_json::Value| d["spec"]["template"]["spec"]["containers"][0]["args"].to_string();
+    assert!(
+        args(controller).contains("--metrics-addr=127.0.0.1:"),
+        "{}",
+        args(controller)
+    );
+    assert!(
+        !docs
+            .iter()
+            .any(|d| d["kind"] == "Service"
+                && d["metadata"]["name"] == "fed-cellfed-controller-metrics"),
+        "unauthenticated metrics exposed through a Service"
+    );
+    // the webhook's readiness is its /readyz; no client CA unless given
+    assert_eq!(
+        webhook["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]["httpGet"]["path"],
+        "/readyz"
+    );
+    assert!(
+        !args(webhook).contains("--client-ca-file"),
+        "{}",
+        args(webhook)
+    );
+
+    let ca = cellfed_pki::generate_client("cellfed-apiserver", &[])
+        .unwrap()
+        .ca_pem;
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file = dir.path().join("client-ca.crt");
+    std::fs::write(&ca_file, &ca).unwrap();
+    let docs = render(&[
+        "--set",
+        "controller.metrics.bindAddress=0.0.0.0",
+        "--set-file",
+        &format!("webhook.clientCA={}", ca_file.display()),
+    ]);
+    let controller = find(&docs, "Deployment", "fed-cellfed-controller");
+    assert!(
+        args(controller).contains("--metrics-addr=0.0.0.0:"),
+        "{}",
+        args(controller)
+    );
+    find(&docs, "Service", "fed-cellfed-controller-metrics");
+    let webhook = find(&docs, "Deployment", "fed-cellfed-webhook");
+    assert!(
+        args(webhook).contains("--client-ca-file=/client-ca/ca.crt"),
+        "{}",
+        args(webhook)
+    );
+    let cm = find(&docs, "ConfigMap", "fed-cellfed-webhook-client-ca");
+    assert_eq!(cm["data"]["ca.crt"].as_str().unwrap().trim(), ca.trim());
+    let mounts = webhook["spec"]["template"]["spec"]["containers"][0]["volumeMounts"].to_string();
+    assert!(mounts.contains("/client-ca"), "{mounts}");
+}
+
 struct Apiserver {
     child: Child,
     kubeconfig: PathBuf,

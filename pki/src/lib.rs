@@ -13,6 +13,7 @@
 //! # let _ = (server, client);
 //! ```
 
+pub mod health;
 pub mod listen;
 
 use std::path::{Path, PathBuf};
@@ -156,8 +157,8 @@ pub fn ensure(files: &Files, common_name: &str, hosts: &[String]) -> Result<Serv
     Ok(out)
 }
 
-/// A new CA and a serving certificate it signs (nothing written).
-pub fn generate(common_name: &str, hosts: &[String]) -> Result<ServingCert, PkiError> {
+/// A self-signed CA named `<common_name>-ca`.
+fn new_ca(common_name: &str) -> Result<(rcgen::Certificate, rcgen::KeyPair), PkiError> {
     let ca_key = rcgen::KeyPair::generate()?;
     let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new())?;
     ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
@@ -170,6 +171,12 @@ pub fn generate(common_name: &str, hosts: &[String]) -> Result<ServingCert, PkiE
         rcgen::KeyUsagePurpose::DigitalSignature,
     ];
     let ca_cert = ca_params.self_signed(&ca_key)?;
+    Ok((ca_cert, ca_key))
+}
+
+/// A new CA and a serving certificate it signs (nothing written).
+pub fn generate(common_name: &str, hosts: &[String]) -> Result<ServingCert, PkiError> {
+    let (ca_cert, ca_key) = new_ca(common_name)?;
     let mut names: Vec<String> = vec!["localhost".into(), "127.0.0.1".into(), "::1".into()];
     for host in hosts {
         if !names.contains(host) {
@@ -187,6 +194,40 @@ pub fn generate(common_name: &str, hosts: &[String]) -> Result<ServingCert, PkiE
         ca_pem: ca_cert.pem(),
         cert_pem: cert.pem(),
         key_pem: serving_key.serialize_pem(),
+    })
+}
+
+/// A client identity: the CA that signed it, the certificate and its key (PEM).
+#[derive(Clone, Debug)]
+pub struct ClientCert {
+    /// The CA a server trusts for clients (its `--client-ca-file`).
+    pub ca_pem: String,
+    /// The client certificate.
+    pub cert_pem: String,
+    /// The private key.
+    pub key_pem: String,
+}
+
+/// A new CA (`<common_name>-ca`) and a client certificate it signs for user `common_name` in
+/// `groups` (Organizations, as kube reads x509 identities); nothing written.
+pub fn generate_client(common_name: &str, groups: &[&str]) -> Result<ClientCert, PkiError> {
+    let (ca_cert, ca_key) = new_ca(common_name)?;
+    let key = rcgen::KeyPair::generate()?;
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new())?;
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, common_name);
+    for g in groups {
+        params
+            .distinguished_name
+            .push(rcgen::DnType::OrganizationName, *g);
+    }
+    params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+    let cert = params.signed_by(&key, &ca_cert, &ca_key)?;
+    Ok(ClientCert {
+        ca_pem: ca_cert.pem(),
+        cert_pem: cert.pem(),
+        key_pem: key.serialize_pem(),
     })
 }
 
@@ -223,6 +264,64 @@ pub fn server_config(
         .with_single_cert(certs, key)?;
     cfg.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     Ok(Arc::new(cfg))
+}
+
+/// [`server_config`] that also asks clients for a certificate signed by a CA in `client_ca_pem`
+/// (a server's `--client-ca-file`): a certificate from any other CA fails the handshake; a client
+/// without one is let through, for the handler to refuse where a caller must be authenticated
+/// (health endpoints stay public). [`peer_verified`] tells a handler which case it serves.
+pub fn server_config_with_client_ca(
+    cert: &ServingCert,
+    alpn: &[&[u8]],
+    client_ca_pem: &[u8],
+) -> Result<Arc<rustls::ServerConfig>, PkiError> {
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        Arc::new(roots(client_ca_pem)?),
+        provider(),
+    )
+    .allow_unauthenticated()
+    .build()
+    .map_err(|e| PkiError::ParsePem {
+        what: "client CA",
+        message: e.to_string(),
+    })?;
+    let base = server_config(cert, alpn)?;
+    let mut cfg = rustls::ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()?
+        .with_client_cert_verifier(verifier)
+        .with_cert_resolver(base.cert_resolver.clone());
+    cfg.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    Ok(Arc::new(cfg))
+}
+
+/// Whether the client of a server connection presented a certificate (with
+/// [`server_config_with_client_ca`], one is only accepted when a trusted CA signed it).
+pub fn peer_verified(conn: &rustls::ServerConnection) -> bool {
+    conn.peer_certificates().is_some_and(|c| !c.is_empty())
+}
+
+/// Certificates and key of a client identity for [`rustls::ConfigBuilder::with_client_auth_cert`].
+pub fn client_auth(
+    cert_pem: &[u8],
+    key_pem: &[u8],
+) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), PkiError> {
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert_pem)
+        .collect::<Result<_, _>>()
+        .map_err(|e| PkiError::ParsePem {
+            what: "client certificate",
+            message: e.to_string(),
+        })?;
+    if certs.is_empty() {
+        return Err(PkiError::ParsePem {
+            what: "client certificate",
+            message: "no certificate found".into(),
+        });
+    }
+    let key = PrivateKeyDer::from_pem_slice(key_pem).map_err(|e| PkiError::ParsePem {
+        what: "client key",
+        message: e.to_string(),
+    })?;
+    Ok((certs, key))
 }
 
 /// The CA certificates in `ca_pem` as a root store; an error when it holds none.

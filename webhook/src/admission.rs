@@ -464,25 +464,33 @@ mod tests {
         .unwrap_err();
         assert_eq!(d.code, 403);
         assert!(
-            d.message.contains("spec.placement.clusters") && d.message.contains("rzb.team-b"),
+            d.message.contains("spec.placement.clusters")
+                && d.message.contains("rzb.team-b")
+                && d.message.contains("is not available to tenant \"a\""),
             "{}",
             d.message
         );
+        // the owner of the cluster is not the requester's to know
+        assert!(!d.message.contains("tenant \"b\""), "{}", d.message);
         let bad = fd(
             "types.kubefed.io/v1beta1",
             json!({"template": {}, "placement": {"clusters": [{"name": "b1"}]}}),
         );
-        assert_eq!(
-            decide(
-                "types.kubefed.io",
-                "FederatedDeployment",
-                Some("team-a"),
-                &bad,
-                &f
-            )
-            .unwrap_err()
-            .code,
-            403
+        let d = decide(
+            "types.kubefed.io",
+            "FederatedDeployment",
+            Some("team-a"),
+            &bad,
+            &f,
+        )
+        .unwrap_err();
+        assert_eq!(d.code, 403);
+        assert!(
+            d.message
+                .contains("cluster \"b1\": the cluster is not available to tenant \"a\"")
+                && !d.message.contains("tenant \"b\""),
+            "{}",
+            d.message
         );
     }
 

@@ -29,6 +29,14 @@ pub enum Error {
     /// Certificate material.
     #[error(transparent)]
     Tls(#[from] tls::Error),
+    /// Reading the `--client-ca-file`.
+    #[error("--client-ca-file {path}: {source}")]
+    ReadClientCa {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
     /// Binding the socket.
     #[error("listen on {addr}: {source}")]
     Listen {
@@ -72,14 +80,73 @@ impl WebhookState {
     }
 }
 
-/// `POST /convert`, `POST /validate`, `GET /healthz`, and KubeFed's own webhooks ([`kubefed`]).
+/// `POST /convert`, `POST /validate` and KubeFed's own webhooks ([`kubefed`]), `GET /healthz`,
+/// `GET /readyz`. The admission paths answer only an authenticated caller (the apiserver's client
+/// certificate, when `--client-ca-file` is set); conversion stays open, as kube-apiserver
+/// presents no credentials to conversion webhooks.
 pub fn router(state: WebhookState) -> Router {
+    let admission = Router::new()
+        .route("/validate", post(validate))
+        .merge(kubefed::routes())
+        .route_layer(axum::middleware::from_fn(authenticated));
     Router::new()
         .route("/convert", post(convert))
-        .route("/validate", post(validate))
+        .merge(admission)
         .route("/healthz", get(|| async { "ok" }))
-        .merge(kubefed::routes())
+        .route("/readyz", get(ready))
         .with_state(Arc::new(state))
+}
+
+/// Who called, as the TLS handshake established it (an extension of every request the
+/// [`Webhook`] server serves; absent under `oneshot`, which counts as [`Caller::Anyone`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Caller {
+    /// No `--client-ca-file`: callers are not authenticated.
+    Anyone,
+    /// The caller presented a certificate signed by a trusted client CA.
+    Verified,
+    /// A client CA is configured and the caller presented no certificate.
+    Unauthenticated,
+}
+
+/// Refuses an unauthenticated caller with kube's 401 Status (`/validate` costs host lookups and
+/// answers about tenants: only the apiserver may ask).
+async fn authenticated(
+    caller: Option<axum::Extension<Caller>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    if caller.is_some_and(|axum::Extension(c)| c == Caller::Unauthenticated) {
+        let status = serde_json::json!({
+            "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+            "message": "Unauthorized: this webhook answers only callers presenting a client certificate of its --client-ca-file",
+            "reason": "Unauthorized", "code": 401
+        });
+        return (http::StatusCode::UNAUTHORIZED, axum::Json(status)).into_response();
+    }
+    next.run(req).await
+}
+
+/// `GET /readyz`: `ok` once the admission caches have synced, else `readyz check failed` with
+/// 500 (kube's `?verbose` lists the check by name, never a reason; see
+/// [`cellfed_pki::health`]).
+async fn ready(
+    State(state): State<Arc<WebhookState>>,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
+) -> (http::StatusCode, String) {
+    let checks = [cellfed_pki::health::Check {
+        name: "admission-caches",
+        ok: state.synced(),
+    }];
+    let report = cellfed_pki::health::report(
+        "readyz",
+        &checks,
+        cellfed_pki::health::verbose(query.as_deref()),
+    );
+    let code =
+        http::StatusCode::from_u16(report.code).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
+    (code, report.body)
 }
 
 async fn convert(body: Bytes) -> axum::Json<Value> {
@@ -162,6 +229,11 @@ async fn validate(State(state): State<Arc<WebhookState>>, body: Bytes) -> axum::
 pub struct WebhookConfig {
     /// Listen address (port 0 picks one).
     pub listen: SocketAddr,
+    /// kube's `--client-ca-file`: admission reviews (`/validate`) are answered only to callers
+    /// presenting a client certificate signed by a CA in this file (the apiserver's, configured
+    /// through its `--admission-control-config-file`); a certificate of another CA fails the
+    /// handshake, a call without one gets 401. None = anyone may call (development only).
+    pub client_ca_file: Option<PathBuf>,
     /// Holds tls.crt/tls.key/ca.crt (generated when missing).
     pub cert_dir: PathBuf,
     /// Extra DNS names/IPs for a generated certificate.
@@ -175,6 +247,8 @@ pub struct Webhook {
     listener: tokio::net::TcpListener,
     tls: Arc<rustls::ServerConfig>,
     router: Router,
+    /// Whether callers of `/validate` must present a client certificate.
+    client_auth: bool,
     /// The CA PEM clients must trust (contents of cert_dir/ca.crt, or the serving cert itself).
     pub ca_pem: String,
 }
@@ -189,7 +263,16 @@ impl Webhook {
         } else {
             cert.ca_pem.clone()
         };
-        let tls = tls::server_config(&cert)?;
+        let (tls, client_auth) = match &config.client_ca_file {
+            Some(path) => {
+                let pem = std::fs::read(path).map_err(|source| Error::ReadClientCa {
+                    path: path.clone(),
+                    source,
+                })?;
+                (tls::server_config_with_client_ca(&cert, &pem)?, true)
+            }
+            None => (tls::server_config(&cert)?, false),
+        };
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .map_err(|source| Error::Listen {
@@ -200,6 +283,7 @@ impl Webhook {
             listener,
             tls,
             router: router(config.state),
+            client_auth,
             ca_pem,
         })
     }
@@ -225,10 +309,17 @@ impl Webhook {
                 _ = &mut shutdown => break,
                 admitted = guard.accept() => {
                     let cellfed_pki::listen::Admitted { tcp, mut slot, .. } = admitted;
-                    let svc = TowerToHyperService::new(self.router.clone());
+                    let router = self.router.clone();
+                    let client_auth = self.client_auth;
                     let acceptor = acceptor.clone();
                     tokio::spawn(async move {
                         let Ok(tls) = slot.complete(acceptor.accept(tcp)).await else { return };
+                        let caller = match (client_auth, cellfed_pki::peer_verified(tls.get_ref().1)) {
+                            (false, _) => Caller::Anyone,
+                            (true, true) => Caller::Verified,
+                            (true, false) => Caller::Unauthenticated,
+                        };
+                        let svc = TowerToHyperService::new(tower::Layer::layer(&axum::Extension(caller), router));
                         let mut builder = auto::Builder::new(TokioExecutor::new());
                         builder
                             .http1()

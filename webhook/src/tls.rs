@@ -21,3 +21,12 @@ pub fn ensure(dir: &Path, hosts: &[String]) -> Result<cellfed_pki::ServingCert, 
 pub fn server_config(cert: &cellfed_pki::ServingCert) -> Result<Arc<rustls::ServerConfig>, Error> {
     cellfed_pki::server_config(cert, &[b"h2", b"http/1.1"])
 }
+
+/// [`server_config`] also verifying client certificates against `client_ca_pem` (optional at the
+/// handshake; `/validate` refuses callers without one).
+pub fn server_config_with_client_ca(
+    cert: &cellfed_pki::ServingCert,
+    client_ca_pem: &[u8],
+) -> Result<Arc<rustls::ServerConfig>, Error> {
+    cellfed_pki::server_config_with_client_ca(cert, &[b"h2", b"http/1.1"], client_ca_pem)
+}

@@ -153,3 +153,38 @@ proptest! {
         prop_assert_eq!(&back[0], &obj);
     }
 }
+
+async fn get(state: WebhookState, path: &str) -> (u16, String) {
+    let resp = router(state)
+        .oneshot(Request::get(path).body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let code = resp.status().as_u16();
+    let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    (code, String::from_utf8(bytes.to_vec()).unwrap())
+}
+
+/// `/readyz` is public: ok, or failed without the reason (here: the host cannot be reached, and
+/// its address stays out of the answer).
+#[tokio::test]
+async fn readyz_says_ok_or_failed_and_never_why() {
+    let conversion_only = WebhookState::new(None, "kube-federation-system");
+    assert_eq!(
+        get(conversion_only.clone(), "/readyz").await,
+        (200, "ok".into())
+    );
+    let unreachable = kube::Config::new("https://127.0.0.1:9".parse().unwrap());
+    let client = kube::Client::try_from(unreachable).unwrap();
+    let state = WebhookState::new(Some(client), "kube-federation-system");
+    let (code, body) = get(state.clone(), "/readyz").await;
+    assert_eq!((code, body.as_str()), (500, "readyz check failed\n"));
+    let (code, body) = get(state.clone(), "/readyz?verbose").await;
+    assert_eq!(code, 500);
+    assert_eq!(
+        body,
+        "[-]admission-caches failed: reason withheld\nreadyz check failed\n"
+    );
+    assert_eq!(get(state, "/healthz").await, (200, "ok".into()));
+}

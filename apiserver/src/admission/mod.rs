@@ -25,9 +25,13 @@
 //!   writes. Dispatched for CREATE and UPDATE (the object and its `status` subresource) and
 //!   DELETE (`oldObject` only; a mutating webhook's patch is an error); not for CONNECT.
 //!
+//! - Credentials: what the apiserver presents to each webhook (a client certificate, a token)
+//!   comes from `--admission-control-config-file`, per plugin and webhook host ([`credentials`]).
+//!
 //! Configurations are read from a watch-fed cache ([`WebhookCache`]), never listed per write.
 
 mod cache;
+pub mod credentials;
 mod matching;
 mod review;
 

@@ -39,9 +39,20 @@ pub(super) async fn call(
     let cc = &hook.client_config;
     let t = target(state, cc).map_err(|e| CallFailed(e.to_string()))?;
     let body = serde_json::to_vec(&review).map_err(|e| CallFailed(e.to_string()))?;
-    let raw = post(state, cc, &t, body, hook.timeout, MAX_RESPONSE_BYTES)
-        .await
-        .map_err(|e| CallFailed(e.to_string()))?;
+    let credentials = state
+        .webhook_credentials
+        .for_admission(mutating, &t.credentials_target);
+    let raw = post(
+        state,
+        cc,
+        &t,
+        body,
+        hook.timeout,
+        MAX_RESPONSE_BYTES,
+        credentials,
+    )
+    .await
+    .map_err(|e| CallFailed(e.to_string()))?;
     let resp: Value = serde_json::from_slice(&raw)
         .map_err(|e| CallFailed(format!("the response is not an AdmissionReview: {e}")))?;
     read(&hook.name, &uid, &resp, mutating)

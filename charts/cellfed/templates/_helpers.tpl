@@ -12,11 +12,20 @@
 {{- printf "%s-webhook" (include "cellfed.fullname" .) | trunc 63 | trimSuffix "-" -}}
 {{- end -}}
 
-{{- define "cellfed.serviceAccountName" -}}
+{{/* The controller and the webhook run under separate ServiceAccounts (different rights). */}}
+{{- define "cellfed.controllerServiceAccount" -}}
 {{- if .Values.serviceAccount.create -}}
-{{- default (include "cellfed.fullname" .) .Values.serviceAccount.name -}}
+{{- default (printf "%s-controller" (include "cellfed.fullname" .)) .Values.serviceAccount.controllerName -}}
 {{- else -}}
-{{- default "default" .Values.serviceAccount.name -}}
+{{- default "default" .Values.serviceAccount.controllerName -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "cellfed.webhookServiceAccount" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "cellfed.webhookService" .) .Values.serviceAccount.webhookName -}}
+{{- else -}}
+{{- default "default" .Values.serviceAccount.webhookName -}}
 {{- end -}}
 {{- end -}}
 

@@ -78,6 +78,12 @@ pub struct ApiserverArgs {
     /// identity; the first key writes, all read). See docs/security.md for rotation.
     #[arg(long)]
     pub encryption_provider_config: Option<PathBuf>,
+    /// kube-apiserver's AdmissionConfiguration file (apiserver.config.k8s.io/v1): the plugins
+    /// ValidatingAdmissionWebhook / MutatingAdmissionWebhook name a kubeconfig (`kubeConfigFile`,
+    /// absolute) whose users, keyed by webhook host (`name.ns.svc`, `*.svc`, `*`), hold the
+    /// client certificate or token presented to admission webhooks. See docs/security.md.
+    #[arg(long)]
+    pub admission_control_config_file: Option<PathBuf>,
 }
 
 fn parse_synchronous(s: &str) -> Result<cellfed_store::Synchronous, String> {
@@ -130,6 +136,9 @@ impl ApiserverArgs {
         config
             .encryption_provider_config
             .clone_from(&self.encryption_provider_config);
+        config
+            .admission_control_config_file
+            .clone_from(&self.admission_control_config_file);
         Ok(config)
     }
 }

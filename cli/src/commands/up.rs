@@ -1,5 +1,6 @@
 //! `cellfed up`: the whole federation in one process for a laptop — the federation apiserver on
-//! SQLite with the conversion webhook's logic in-process, the webhook over HTTPS for admission,
+//! SQLite with the conversion webhook's logic in-process, the webhook over HTTPS for admission
+//! (answering only the apiserver's client certificate),
 //! the controller, and N member clusters (`cellfed member` servers), joined and ready, with one
 //! kubeconfig holding the contexts `cellfed` and `member1..N`.
 
@@ -93,6 +94,13 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     );
     std::fs::create_dir_all(&host_dir)?;
     config.converter = Some(Arc::new(InProcessConverter));
+    // the apiserver authenticates to the admission webhook with a client certificate
+    let webhook_auth = super::webhook::ensure_client_auth(
+        &dir.join("webhook-client"),
+        &addr(&ports, "webhook").to_string(),
+    )
+    .context("writing the webhook's client credentials")?;
+    config.admission_control_config_file = Some(webhook_auth.admission_config.clone());
     // member credentials live in Secrets: never in clear in the host's database
     config.encryption_provider_config = Some(
         cellfed_apiserver::encryption::ensure_default_config(&host_dir)
@@ -140,6 +148,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     // FederatedTypeConfig writes to it (same port and CA, kept in the data directory)
     let webhook = cellfed_webhook::Webhook::bind(cellfed_webhook::WebhookConfig {
         listen: addr(&ports, "webhook"),
+        client_ca_file: Some(webhook_auth.client_ca.clone()),
         cert_dir: dir.join("webhook"),
         hosts: Vec::new(),
         state: cellfed_webhook::WebhookState::new(

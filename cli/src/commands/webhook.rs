@@ -1,7 +1,7 @@
 //! `cellfed webhook`: the conversion and admission webhook over HTTPS.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use base64::Engine as _;
@@ -20,6 +20,13 @@ pub struct WebhookArgs {
     /// Extra DNS names or IPs for a generated certificate (repeatable).
     #[arg(long = "tls-host")]
     pub tls_hosts: Vec<String>,
+    /// kube's `--client-ca-file`: answer admission reviews (/validate) only to callers presenting
+    /// a client certificate signed by a CA in this PEM file (the apiserver's, see its
+    /// --admission-control-config-file). Unset, anyone who reaches the port may call: set it in
+    /// production. /convert and the health endpoints stay open (kube-apiserver presents no
+    /// credentials to conversion webhooks).
+    #[arg(long)]
+    pub client_ca_file: Option<PathBuf>,
     /// Kubeconfig of the host (for admission lookups); default: in-cluster or $KUBECONFIG.
     #[arg(long, env = "KUBECONFIG")]
     pub kubeconfig: Option<PathBuf>,
@@ -136,6 +143,62 @@ pub fn kubefed_webhooks(
     )
 }
 
+/// Files that make the apiserver authenticate to the webhook (see [`ensure_client_auth`]).
+#[derive(Debug, Clone)]
+pub struct ClientAuthFiles {
+    /// The client CA: the webhook's `--client-ca-file`.
+    pub client_ca: PathBuf,
+    /// The AdmissionConfiguration: the apiserver's `--admission-control-config-file`.
+    pub admission_config: PathBuf,
+}
+
+/// Writes into `dir` (once; later calls keep what is there) a client CA, a client certificate
+/// `cellfed-apiserver` it signs, a kubeconfig presenting it to the webhook at `webhook_target`
+/// (`host:port`, the users entry kube matches) and the AdmissionConfiguration naming that
+/// kubeconfig for both webhook admission plugins. Keys and the kubeconfig are 0600.
+pub fn ensure_client_auth(dir: &Path, webhook_target: &str) -> anyhow::Result<ClientAuthFiles> {
+    let dir = std::path::absolute(dir).with_context(|| format!("resolving {}", dir.display()))?;
+    cellfed_pki::private_dir(&dir)?;
+    let (ca, cert, key) = (
+        dir.join("ca.crt"),
+        dir.join("client.crt"),
+        dir.join("client.key"),
+    );
+    if !(ca.exists() && cert.exists() && key.exists()) {
+        let id = cellfed_pki::generate_client("cellfed-apiserver", &[])?;
+        cellfed_pki::write(&key, &id.key_pem, true)?;
+        cellfed_pki::write(&cert, &id.cert_pem, false)?;
+        cellfed_pki::write(&ca, &id.ca_pem, false)?;
+    }
+    let kubeconfig = dir.join("webhook-client.kubeconfig");
+    let kc = json!({
+        "apiVersion": "v1", "kind": "Config",
+        "users": [{"name": webhook_target, "user": {
+            "client-certificate": cert.display().to_string(),
+            "client-key": key.display().to_string()}}]
+    });
+    cellfed_pki::write(&kubeconfig, &serde_yaml::to_string(&kc)?, true)?;
+    let plugin = |name: &str| {
+        json!({"name": name, "configuration": {
+            "apiVersion": "apiserver.config.k8s.io/v1", "kind": "WebhookAdmissionConfiguration",
+            "kubeConfigFile": kubeconfig.display().to_string()}})
+    };
+    let admission = json!({
+        "apiVersion": "apiserver.config.k8s.io/v1", "kind": "AdmissionConfiguration",
+        "plugins": [plugin("ValidatingAdmissionWebhook"), plugin("MutatingAdmissionWebhook")]
+    });
+    let admission_config = dir.join("admission.yaml");
+    cellfed_pki::write(
+        &admission_config,
+        &serde_yaml::to_string(&admission)?,
+        false,
+    )?;
+    Ok(ClientAuthFiles {
+        client_ca: ca,
+        admission_config,
+    })
+}
+
 /// Runs the webhook until Ctrl-C.
 pub async fn run(args: WebhookArgs) -> anyhow::Result<()> {
     let client = match super::controller::host_client(
@@ -154,6 +217,7 @@ pub async fn run(args: WebhookArgs) -> anyhow::Result<()> {
     };
     let webhook = cellfed_webhook::Webhook::bind(cellfed_webhook::WebhookConfig {
         listen: args.listen,
+        client_ca_file: args.client_ca_file.clone(),
         cert_dir: args.cert_dir.clone(),
         hosts: args.tls_hosts.clone(),
         state: cellfed_webhook::WebhookState::new(client.clone(), args.kubefed_namespace.clone()),
