@@ -1,0 +1,240 @@
+//! KubeFed's e2e crud and version-tracking scenarios for every default federated type (namespaced
+//! ones, the cluster-scoped ClusterRole and ClusterRoleBinding, and Namespace) against in-process
+//! apiservers: one host, two members, one FederatedTypeConfig per default type.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use cellfed_api::kubefed::{FederatedTypeConfig, TargetType};
+use cellfed_api::targets::default_targets;
+use common::*;
+use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
+use serde_json::{Value, json};
+
+/// Name of the test object of `target` (a Namespace is named after itself).
+fn name_of(target: &TargetType) -> String {
+    if target.kind == "Namespace" {
+        "crud-ns".into()
+    } else {
+        format!("crud-{}", target.kind.to_lowercase())
+    }
+}
+
+/// Namespace of the federated object (`None`: cluster-scoped).
+fn fed_namespace(target: &TargetType) -> Option<String> {
+    match (target.kind.as_str(), target.is_namespaced()) {
+        ("Namespace", _) => Some("crud-ns".into()),
+        (_, true) => Some("demo".into()),
+        (_, false) => None,
+    }
+}
+
+/// A valid template body of `kind` (without metadata).
+fn template_body(kind: &str) -> Value {
+    let pod = json!({"metadata": {"labels": {"app": "crud"}},
+                     "spec": {"containers": [{"name": "c", "image": "nginx:1.25"}]}});
+    let workload = json!({"selector": {"matchLabels": {"app": "crud"}}, "template": pod});
+    match kind {
+        "Deployment" | "DaemonSet" => json!({"spec": workload}),
+        "StatefulSet" => {
+            let mut spec = workload;
+            spec["serviceName"] = json!("crud");
+            json!({"spec": spec})
+        }
+        "Job" => {
+            let mut pod = pod;
+            pod["spec"]["restartPolicy"] = json!("Never");
+            json!({"spec": {"template": pod}})
+        }
+        "Service" => json!({"spec": {"ports": [{"port": 80}]}}),
+        "ConfigMap" => json!({"data": {"key": "value"}}),
+        "Secret" => json!({"data": {"key": "dmFsdWU="}}),
+        "Ingress" => {
+            json!({"spec": {"defaultBackend": {"service": {"name": "crud", "port": {"number": 80}}}}})
+        }
+        "ClusterRole" => {
+            json!({"rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]}]})
+        }
+        "ClusterRoleBinding" => json!({
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "crud-clusterrole"},
+            "subjects": [{"kind": "ServiceAccount", "name": "crud", "namespace": "demo"}]
+        }),
+        _ => json!({}),
+    }
+}
+
+fn federated_object(target: &TargetType, version: &str, clusters: &[&str]) -> Value {
+    let fed = target.federated();
+    let mut template = template_body(&target.kind);
+    template["metadata"] = json!({"labels": {"crud": version}});
+    let mut metadata = json!({"name": name_of(target)});
+    if let Some(ns) = fed_namespace(target) {
+        metadata["namespace"] = json!(ns);
+    }
+    let placement: Vec<Value> = clusters.iter().map(|c| json!({"name": c})).collect();
+    json!({
+        "apiVersion": fed.api_version(), "kind": fed.kind, "metadata": metadata,
+        "spec": {"template": template, "placement": {"clusters": placement}}
+    })
+}
+
+fn federated_api(fed: &Federation, target: &TargetType) -> Api<DynamicObject> {
+    let ar = target.federated().api_resource();
+    match fed_namespace(target) {
+        Some(ns) => Api::namespaced_with(fed.host.client.clone(), &ns, &ar),
+        None => Api::all_with(fed.host.client.clone(), &ar),
+    }
+}
+
+fn member_api(m: &Apiserver, target: &TargetType) -> Api<DynamicObject> {
+    let ar = target.api_resource();
+    if target.is_namespaced() {
+        Api::namespaced_with(m.client.clone(), "demo", &ar)
+    } else {
+        Api::all_with(m.client.clone(), &ar)
+    }
+}
+
+/// The `crud` label of `target`'s object in `m`; None when it does not exist.
+async fn member_version(m: &Apiserver, target: &TargetType) -> Option<String> {
+    let o = member_api(m, target)
+        .get_opt(&name_of(target))
+        .await
+        .ok()
+        .flatten()?;
+    let labels = o.metadata.labels.unwrap_or_default();
+    assert_eq!(
+        labels.get("kubefed.io/managed").map(String::as_str),
+        Some("true"),
+        "{} in a member without the managed label",
+        target.kind
+    );
+    Some(labels.get("crud").cloned().unwrap_or_default())
+}
+
+/// Waits until every type's object reads `want` (a version, None: absent) in each member.
+async fn wait_all(fed: &Federation, targets: &[TargetType], want: [Option<&str>; 2], what: &str) {
+    for target in targets {
+        for (m, want) in fed.members.iter().zip(want) {
+            let what = format!("{what}: {} in {}", target.kind, m.url);
+            eventually(60, &what, || async {
+                let got = member_version(m, target).await;
+                (got.as_deref() == want).then_some(())
+            })
+            .await;
+        }
+    }
+}
+
+/// Mirrors KubeFed test/e2e/crud.go "Federated <type> should be created, read, updated and
+/// deleted successfully" (its `CheckLifecycle`: create, update, placement change, delete) for
+/// every default type, and test/e2e/version.go "should recreate after out-of-band deletion"
+/// (plus "should refresh and update after out-of-band update").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_default_type_is_created_updated_replaced_and_deleted() {
+    let fed = Federation::start(2).await;
+    let targets = default_targets();
+    assert_eq!(targets.len(), 12);
+    let ftcs: Api<FederatedTypeConfig> = Api::namespaced(fed.host.client.clone(), FED_NS);
+    for target in targets.iter().filter(|t| t.kind != "Deployment") {
+        ftcs.create(
+            &PostParams::default(),
+            &FederatedTypeConfig::for_target(target, FED_NS),
+        )
+        .await
+        .unwrap();
+    }
+    let ns: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(fed.host.client.clone());
+    create(&ns, json!({"metadata": {"name": "crud-ns"}})).await;
+    for target in &targets {
+        let api = federated_api(&fed, target);
+        eventually(30, &format!("{} served", target.kind), || async {
+            api.list(&Default::default()).await.ok()
+        })
+        .await;
+    }
+    let (controller, _metrics) = fed.controller();
+
+    // create: every member gets every type, managed
+    for target in &targets {
+        create(
+            &federated_api(&fed, target),
+            federated_object(target, "v1", &["member1", "member2"]),
+        )
+        .await;
+    }
+    wait_all(&fed, &targets, [Some("v1"), Some("v1")], "created").await;
+
+    // update the template: every member follows
+    for target in &targets {
+        let patch = json!({"spec": {"template": {"metadata": {"labels": {"crud": "v2"}}}}});
+        federated_api(&fed, target)
+            .patch(
+                &name_of(target),
+                &PatchParams::default(),
+                &Patch::Merge(&patch),
+            )
+            .await
+            .unwrap();
+    }
+    wait_all(&fed, &targets, [Some("v2"), Some("v2")], "updated").await;
+
+    // out of band: deleted in member1, changed in member2; both are put back
+    for target in &targets {
+        member_api(&fed.members[0], target)
+            .delete(&name_of(target), &DeleteParams::default())
+            .await
+            .unwrap();
+        let patch = json!({"metadata": {"labels": {"crud": "changed"}}});
+        member_api(&fed.members[1], target)
+            .patch(
+                &name_of(target),
+                &PatchParams::default(),
+                &Patch::Merge(&patch),
+            )
+            .await
+            .unwrap();
+    }
+    wait_all(
+        &fed,
+        &targets,
+        [Some("v2"), Some("v2")],
+        "recreated and reverted",
+    )
+    .await;
+
+    // placement change: member2 leaves, its copy is deleted
+    for target in &targets {
+        let patch = json!({"spec": {"placement": {"clusters": [{"name": "member1"}]}}});
+        federated_api(&fed, target)
+            .patch(
+                &name_of(target),
+                &PatchParams::default(),
+                &Patch::Merge(&patch),
+            )
+            .await
+            .unwrap();
+    }
+    wait_all(&fed, &targets, [Some("v2"), None], "placement member1 only").await;
+
+    // delete: the member copies go, then the federated object
+    for target in &targets {
+        federated_api(&fed, target)
+            .delete(&name_of(target), &DeleteParams::default())
+            .await
+            .unwrap();
+    }
+    wait_all(&fed, &targets, [None, None], "deleted").await;
+    for target in &targets {
+        let api = federated_api(&fed, target);
+        eventually(30, &format!("federated {} gone", target.kind), || async {
+            api.get_opt(&name_of(target))
+                .await
+                .ok()?
+                .is_none()
+                .then_some(())
+        })
+        .await;
+    }
+    controller.stop().await;
+}
