@@ -238,3 +238,103 @@ async fn every_default_type_is_created_updated_replaced_and_deleted() {
     }
     controller.stop().await;
 }
+
+/// `status.clusters[].name` of a federated object and whether it has a Propagation condition.
+fn reconciled_clusters(o: &DynamicObject) -> Option<Vec<(String, String)>> {
+    let status = &o.data["status"];
+    let propagation = status["conditions"]
+        .as_array()?
+        .iter()
+        .any(|c| c["type"] == "Propagation");
+    propagation.then(|| {
+        status["clusters"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|c| {
+                (
+                    c["name"].as_str().unwrap_or_default().to_string(),
+                    c["status"].as_str().unwrap_or_default().to_string(),
+                )
+            })
+            .collect()
+    })
+}
+
+/// Mirrors KubeFed test/e2e/crud.go "Federated <type> should not be deleted if unlabeled": a
+/// member object the federation did not create survives a federated resource of its name whose
+/// placement excludes its cluster, includes it (cellfed's default `adoptResources: Disabled`:
+/// `AlreadyExists`, untouched), excludes it again, and is deleted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unlabelled_member_object_is_never_deleted() {
+    let fed = Federation::start(1).await;
+    let deployments = default_targets().remove(0);
+    assert_eq!(deployments.kind, "Deployment");
+    let ns: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(fed.members[0].client.clone());
+    create(&ns, json!({"metadata": {"name": "demo"}})).await;
+    let member = member_api(&fed.members[0], &deployments);
+    let mut unlabelled = template_body("Deployment");
+    unlabelled["metadata"] = json!({"name": "crud-deployment"});
+    unlabelled["apiVersion"] = json!("apps/v1");
+    unlabelled["kind"] = json!("Deployment");
+    create(&member, unlabelled).await;
+    let (controller, _metrics) = fed.controller();
+    let feds = federated_api(&fed, &deployments);
+    let feds_ref = &feds;
+    let placed = |clusters: Value| async move {
+        let patch = json!({"spec": {"placement": {"clusters": clusters}}});
+        feds_ref
+            .patch(
+                "crud-deployment",
+                &PatchParams::default(),
+                &Patch::Merge(&patch),
+            )
+            .await
+            .unwrap();
+    };
+    let still_there = || async {
+        let o = member.get("crud-deployment").await.unwrap();
+        let labels = o.metadata.labels.unwrap_or_default();
+        assert!(!labels.contains_key("kubefed.io/managed"), "{labels:?}");
+        assert!(!labels.contains_key("crud"), "adopted: {labels:?}");
+    };
+
+    create(&feds, federated_object(&deployments, "v1", &[])).await;
+    eventually(30, "reconciled with no cluster", || async {
+        let o = feds.get("crud-deployment").await.ok()?;
+        reconciled_clusters(&o)?.is_empty().then_some(())
+    })
+    .await;
+    still_there().await;
+
+    placed(json!([{"name": "member1"}])).await;
+    eventually(30, "AlreadyExists in member1", || async {
+        let o = feds.get("crud-deployment").await.ok()?;
+        (reconciled_clusters(&o)? == [("member1".to_string(), "AlreadyExists".to_string())])
+            .then_some(())
+    })
+    .await;
+    still_there().await;
+
+    placed(json!([])).await;
+    eventually(30, "member1 out of the status", || async {
+        let o = feds.get("crud-deployment").await.ok()?;
+        reconciled_clusters(&o)?.is_empty().then_some(())
+    })
+    .await;
+    still_there().await;
+
+    feds.delete("crud-deployment", &DeleteParams::default())
+        .await
+        .unwrap();
+    eventually(30, "federated deployment gone", || async {
+        feds.get_opt("crud-deployment")
+            .await
+            .ok()?
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    still_there().await;
+    controller.stop().await;
+}
