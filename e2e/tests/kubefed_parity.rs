@@ -200,10 +200,12 @@ spec:
     }
 }
 
-/// Mirrors KubeFed's e2e "Core API validation" and "KubeFedConfig defaulting" scenarios
-/// (`test/e2e/validation.go`, `defaults`): with the webhook registered as `cellfed webhook
-/// --advertise-url` does, kubectl sees a minimal KubeFedConfig stored with KubeFed's defaults and
-/// invalid KubeFedConfig, FederatedTypeConfig and KubeFedCluster writes refused naming the field.
+/// Mirrors KubeFed test/e2e/validation.go "Core API Validation for <resource> should fail when an
+/// invalid <resource> is created or updated" and defaulting.go "KubeFedConfig is created by
+/// mutating admissing webhook and preserves values set by user": with the webhook registered as
+/// `cellfed webhook --advertise-url` does, kubectl sees a minimal KubeFedConfig stored with
+/// KubeFed's defaults and invalid KubeFedConfig, FederatedTypeConfig and KubeFedCluster writes
+/// refused naming the field.
 #[test]
 fn kubefed_validation_and_defaulting_through_kubectl() {
     if cellfed_e2e::skip("kubefed_validation_and_defaulting_through_kubectl", false) {
