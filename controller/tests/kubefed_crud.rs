@@ -5,7 +5,8 @@
 
 mod common;
 
-use cellfed_api::kubefed::{FederatedTypeConfig, TargetType};
+use cellfed_api::federated_crd;
+use cellfed_api::kubefed::{FederatedTypeConfig, Scope, TargetType};
 use cellfed_api::targets::default_targets;
 use common::*;
 use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
@@ -59,6 +60,7 @@ fn template_body(kind: &str) -> Value {
             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "crud-clusterrole"},
             "subjects": [{"kind": "ServiceAccount", "name": "crud", "namespace": "demo"}]
         }),
+        "Widget" | "ClusterWidget" => json!({"spec": {"size": 1}}),
         _ => json!({}),
     }
 }
@@ -146,8 +148,14 @@ async fn every_default_type_is_created_updated_replaced_and_deleted() {
     }
     let ns: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(fed.host.client.clone());
     create(&ns, json!({"metadata": {"name": "crud-ns"}})).await;
-    for target in &targets {
-        let api = federated_api(&fed, target);
+    lifecycle(&fed, &targets).await;
+}
+
+/// KubeFed's `CheckLifecycle` for `targets` (their FederatedTypeConfigs exist): create, update,
+/// out-of-band delete and change, placement change, delete.
+async fn lifecycle(fed: &Federation, targets: &[TargetType]) {
+    for target in targets {
+        let api = federated_api(fed, target);
         eventually(30, &format!("{} served", target.kind), || async {
             api.list(&Default::default()).await.ok()
         })
@@ -156,19 +164,19 @@ async fn every_default_type_is_created_updated_replaced_and_deleted() {
     let (controller, _metrics) = fed.controller();
 
     // create: every member gets every type, managed
-    for target in &targets {
+    for target in targets {
         create(
-            &federated_api(&fed, target),
+            &federated_api(fed, target),
             federated_object(target, "v1", &["member1", "member2"]),
         )
         .await;
     }
-    wait_all(&fed, &targets, [Some("v1"), Some("v1")], "created").await;
+    wait_all(fed, targets, [Some("v1"), Some("v1")], "created").await;
 
     // update the template: every member follows
-    for target in &targets {
+    for target in targets {
         let patch = json!({"spec": {"template": {"metadata": {"labels": {"crud": "v2"}}}}});
-        federated_api(&fed, target)
+        federated_api(fed, target)
             .patch(
                 &name_of(target),
                 &PatchParams::default(),
@@ -177,10 +185,10 @@ async fn every_default_type_is_created_updated_replaced_and_deleted() {
             .await
             .unwrap();
     }
-    wait_all(&fed, &targets, [Some("v2"), Some("v2")], "updated").await;
+    wait_all(fed, targets, [Some("v2"), Some("v2")], "updated").await;
 
     // out of band: deleted in member1, changed in member2; both are put back
-    for target in &targets {
+    for target in targets {
         member_api(&fed.members[0], target)
             .delete(&name_of(target), &DeleteParams::default())
             .await
@@ -196,17 +204,17 @@ async fn every_default_type_is_created_updated_replaced_and_deleted() {
             .unwrap();
     }
     wait_all(
-        &fed,
-        &targets,
+        fed,
+        targets,
         [Some("v2"), Some("v2")],
         "recreated and reverted",
     )
     .await;
 
     // placement change: member2 leaves, its copy is deleted
-    for target in &targets {
+    for target in targets {
         let patch = json!({"spec": {"placement": {"clusters": [{"name": "member1"}]}}});
-        federated_api(&fed, target)
+        federated_api(fed, target)
             .patch(
                 &name_of(target),
                 &PatchParams::default(),
@@ -215,18 +223,18 @@ async fn every_default_type_is_created_updated_replaced_and_deleted() {
             .await
             .unwrap();
     }
-    wait_all(&fed, &targets, [Some("v2"), None], "placement member1 only").await;
+    wait_all(fed, targets, [Some("v2"), None], "placement member1 only").await;
 
     // delete: the member copies go, then the federated object
-    for target in &targets {
-        federated_api(&fed, target)
+    for target in targets {
+        federated_api(fed, target)
             .delete(&name_of(target), &DeleteParams::default())
             .await
             .unwrap();
     }
-    wait_all(&fed, &targets, [None, None], "deleted").await;
-    for target in &targets {
-        let api = federated_api(&fed, target);
+    wait_all(fed, targets, [None, None], "deleted").await;
+    for target in targets {
+        let api = federated_api(fed, target);
         eventually(30, &format!("federated {} gone", target.kind), || async {
             api.get_opt(&name_of(target))
                 .await
@@ -237,6 +245,77 @@ async fn every_default_type_is_created_updated_replaced_and_deleted() {
         .await;
     }
     controller.stop().await;
+}
+
+/// A CRD `<plural>.example.com` of `kind` with any content.
+fn widget_crd(kind: &str, plural: &str, scope: &str) -> Value {
+    json!({
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": format!("{plural}.example.com")},
+        "spec": {
+            "group": "example.com", "scope": scope,
+            "names": {"kind": kind, "plural": plural, "singular": kind.to_lowercase(), "listKind": format!("{kind}List")},
+            "versions": [{"name": "v1", "served": true, "storage": true,
+                          "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}]
+        }
+    })
+}
+
+/// Mirrors KubeFed test/e2e/crd.go "Federated CRD resources with namespaced=true|false should be
+/// created, read, updated and deleted successfully": a namespaced and a cluster-scoped custom
+/// type, their CRDs in the host and the members, federated CRDs and FederatedTypeConfigs as
+/// `kubectl cellfed enable` writes them, then the same lifecycle as the default types.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn federated_custom_resources_namespaced_and_cluster_scoped() {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    let fed = Federation::start(2).await;
+    let targets = [
+        TargetType::new("example.com", "v1", "Widget", "widgets", Scope::Namespaced),
+        TargetType::new(
+            "example.com",
+            "v1",
+            "ClusterWidget",
+            "clusterwidgets",
+            Scope::Cluster,
+        ),
+    ];
+    for client in std::iter::once(&fed.host)
+        .chain(&fed.members)
+        .map(|a| a.client.clone())
+    {
+        let crds: Api<CustomResourceDefinition> = Api::all(client);
+        create(&crds, widget_crd("Widget", "widgets", "Namespaced")).await;
+        create(
+            &crds,
+            widget_crd("ClusterWidget", "clusterwidgets", "Cluster"),
+        )
+        .await;
+    }
+    let crds: Api<CustomResourceDefinition> = Api::all(fed.host.client.clone());
+    let ftcs: Api<FederatedTypeConfig> = Api::namespaced(fed.host.client.clone(), FED_NS);
+    for target in &targets {
+        crds.create(&PostParams::default(), &federated_crd(target).unwrap())
+            .await
+            .unwrap();
+        ftcs.create(
+            &PostParams::default(),
+            &FederatedTypeConfig::for_target(target, FED_NS),
+        )
+        .await
+        .unwrap();
+    }
+    for m in &fed.members {
+        for target in &targets {
+            let api = member_api(m, target);
+            eventually(
+                30,
+                &format!("{} served in a member", target.kind),
+                || async { api.list(&Default::default()).await.ok() },
+            )
+            .await;
+        }
+    }
+    lifecycle(&fed, &targets).await;
 }
 
 /// `status.clusters[].name` of a federated object and whether it has a Propagation condition.
