@@ -417,3 +417,101 @@ async fn an_unlabelled_member_object_is_never_deleted() {
     still_there().await;
     controller.stop().await;
 }
+
+/// Mirrors KubeFed test/e2e/ftccontroller.go "FTC controller should be refreshed if the target
+/// CRD version changed for a federated CRD": the target CRD moves from v1 to v2 (v1 no longer
+/// served) in the host and the members and its FederatedTypeConfig is re-enabled at v2; the
+/// type's propagation follows: a template change reaches the members, read at v2.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_target_crd_moving_to_a_new_version_keeps_propagating() {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    let fed = Federation::start(2).await;
+    let v1 = TargetType::new("example.com", "v1", "Widget", "widgets", Scope::Namespaced);
+    let mut v2 = v1.clone();
+    v2.version = "v2".into();
+    let all = || std::iter::once(&fed.host).chain(&fed.members);
+    for server in all() {
+        let crds: Api<CustomResourceDefinition> = Api::all(server.client.clone());
+        create(&crds, widget_crd("Widget", "widgets", "Namespaced")).await;
+    }
+    let crds: Api<CustomResourceDefinition> = Api::all(fed.host.client.clone());
+    crds.create(&PostParams::default(), &federated_crd(&v1).unwrap())
+        .await
+        .unwrap();
+    let ftcs: Api<FederatedTypeConfig> = Api::namespaced(fed.host.client.clone(), FED_NS);
+    ftcs.create(
+        &PostParams::default(),
+        &FederatedTypeConfig::for_target(&v1, FED_NS),
+    )
+    .await
+    .unwrap();
+    for m in &fed.members {
+        let api = member_api(m, &v1);
+        eventually(30, "widgets served in a member", || async {
+            api.list(&Default::default()).await.ok()
+        })
+        .await;
+    }
+    let feds = federated_api(&fed, &v1);
+    eventually(30, "federated widgets served", || async {
+        feds.list(&Default::default()).await.ok()
+    })
+    .await;
+    let (controller, _metrics) = fed.controller();
+    create(&feds, federated_object(&v1, "v1", &["member1", "member2"])).await;
+    wait_all(
+        &fed,
+        std::slice::from_ref(&v1),
+        [Some("v1"), Some("v1")],
+        "created at v1",
+    )
+    .await;
+
+    // the CRD moves to v2 everywhere; v1 is no longer served
+    let schema = json!({"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}});
+    let versions = json!({"spec": {"versions": [
+        {"name": "v2", "served": true, "storage": true, "schema": schema},
+        {"name": "v1", "served": false, "storage": false, "schema": schema}
+    ]}});
+    for server in all() {
+        let crds: Api<CustomResourceDefinition> = Api::all(server.client.clone());
+        crds.patch(
+            "widgets.example.com",
+            &PatchParams::default(),
+            &Patch::Merge(&versions),
+        )
+        .await
+        .unwrap();
+        let (at_v1, at_v2) = (member_api(server, &v1), member_api(server, &v2));
+        eventually(30, "widgets served at v2 only", || async {
+            let v1_gone = at_v1.list(&Default::default()).await.is_err();
+            (v1_gone && at_v2.list(&Default::default()).await.is_ok()).then_some(())
+        })
+        .await;
+    }
+    let patch = json!({"spec": {"targetType": {"version": "v2"}}});
+    ftcs.patch(
+        &v1.type_config_name(),
+        &PatchParams::default(),
+        &Patch::Merge(&patch),
+    )
+    .await
+    .unwrap();
+
+    let patch = json!({"spec": {"template": {"metadata": {"labels": {"crud": "v2"}}}}});
+    feds.patch(
+        &name_of(&v1),
+        &PatchParams::default(),
+        &Patch::Merge(&patch),
+    )
+    .await
+    .unwrap();
+    wait_all(
+        &fed,
+        std::slice::from_ref(&v2),
+        [Some("v2"), Some("v2")],
+        "updated at v2",
+    )
+    .await;
+    controller.stop().await;
+}
