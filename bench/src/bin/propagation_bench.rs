@@ -277,23 +277,13 @@ fn main() -> Result<()> {
     if args.apply_breakdown {
         apply_rows.extend(compare_applies(&env, args.resources, "-bare", "host alone"));
         env.start_webhook();
-        apply_rows.extend(compare_applies(
-            &env,
-            args.resources,
-            "-webhook",
-            "+ webhook",
-        ));
+        apply_rows.extend(compare_applies(&env, args.resources, "-webhook", "+ webhook"));
     } else {
         env.start_webhook();
     }
     env.start_controller();
     if !args.no_apply_comparison {
-        apply_rows.extend(compare_applies(
-            &env,
-            args.resources,
-            "",
-            "everything running",
-        ));
+        apply_rows.extend(compare_applies(&env, args.resources, "", "everything running"));
     }
 
     // converge
