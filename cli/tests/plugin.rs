@@ -274,6 +274,9 @@ metadata: {name: reader, namespace: demo}
 rules: [{apiGroups: [""], resources: [configmaps], verbs: [get]}]
 "#;
 
+/// Mirrors KubeFed test/e2e/federate.go "Federate resource <type>, should create an equivalent
+/// federated resource in the host cluster" and "input yaml from a file, should emit equivalent
+/// federated resources".
 #[test]
 fn federate_type_name_places_everywhere_prints_yaml_and_dry_runs() {
     let plane = Plane::start();
@@ -524,6 +527,8 @@ fn federate_type_name_places_everywhere_prints_yaml_and_dry_runs() {
     );
 }
 
+/// Mirrors KubeFed test/e2e/federate.go "Federate namespace with contents, should create
+/// equivalent federated resources for all namespaced resources".
 #[test]
 fn federate_namespace_contents() {
     let plane = Plane::start();

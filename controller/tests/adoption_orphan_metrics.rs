@@ -31,6 +31,9 @@ fn status_of(o: &DynamicObject, cluster: &str) -> Option<String> {
         .and_then(|c| c["status"].as_str().map(str::to_string))
 }
 
+/// Mirrors KubeFed test/e2e/version.go "should refresh and update after out-of-band creation",
+/// with cellfed's default `adoptResources: Disabled` first (`AlreadyExists`) and adoption once
+/// the KubeFedConfig enables it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ftc_status_adoption_orphan_and_metrics() {
     let fed = Federation::start(1).await;

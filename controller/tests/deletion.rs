@@ -51,7 +51,8 @@ fn managed(o: &DynamicObject) -> bool {
         .is_some_and(|v| v == "true")
 }
 
-/// Mirrors KubeFed's e2e crud "CheckDelete" with orphanDependents and "CheckPlacementChange":
+/// Mirrors KubeFed test/e2e/crud.go "Federated <type> should be created, read, updated and deleted
+/// successfully" (its `CheckDelete` with orphanDependents and `CheckPlacementChange`):
 /// a resource carrying `kubefed.io/orphan: "true"` still leaves a cluster dropped from its
 /// placement, and once deleted leaves its member objects in place without the managed label.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -110,10 +111,11 @@ async fn orphaning_unlabels_and_placement_changes_still_delete() {
     controller.stop().await;
 }
 
-/// Mirrors KubeFed's e2e "DeleteOptions": with `kubefed.io/deleteoption:
-/// {"propagationPolicy":"Orphan"}` the member Deployment is deleted but its dependent stays
-/// (KubeFed checks the ReplicaSet; here a ConfigMap owned by the Deployment), while a plain
-/// deletion takes the dependent with it (background propagation).
+/// Mirrors KubeFed test/e2e/deleteoptions.go "Deployment should be created and deleted
+/// successfully, but ReplicaSet that created by Deployment won't be deleted": with
+/// `kubefed.io/deleteoption: {"propagationPolicy":"Orphan"}` the member Deployment is deleted but
+/// its dependent stays (KubeFed checks the ReplicaSet; here a ConfigMap owned by the Deployment),
+/// while a plain deletion takes the dependent with it (background propagation).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn delete_options_reach_the_member_delete() {
     let fed = Federation::start(1).await;

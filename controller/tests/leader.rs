@@ -21,6 +21,8 @@ async fn holder(fed: &Federation) -> Option<String> {
         .holder_identity
 }
 
+/// Mirrors KubeFed test/e2e/leaderelection.go "Leader Elector should chose secondary instance,
+/// primary goes down".
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_the_lease_holder_reconciles_and_a_standby_takes_over() {
     let fed = Federation::start(1).await;

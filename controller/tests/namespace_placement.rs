@@ -43,7 +43,8 @@ fn status_of(o: &DynamicObject, cluster: &str) -> Option<String> {
         .and_then(|c| c["status"].as_str().map(str::to_string))
 }
 
-/// Mirrors KubeFed's e2e "Placement should be computed from namespace and resource placement"
+/// Mirrors KubeFed test/e2e/placement.go "Placement should be computed from namespace and resource
+/// placement for a namespaced control plane"
 /// (with a FederatedNamespace placed on one cluster instead of none) and sample1's
 /// federatednamespace.yaml (no template).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -52,6 +52,9 @@ fn cluster_statuses(fed: &DynamicObject) -> Vec<(String, String)> {
         .unwrap_or_default()
 }
 
+/// Mirrors KubeFed test/e2e/version.go "should load versions from the API on sync" (a restarted
+/// controller finds the members in sync and writes nothing; versions live in member annotations)
+/// and "should refresh and update after out-of-band update" (drift undone).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn propagates_reports_deletes_and_restarts_without_writes() {
     let fed = Federation::start(2).await;

@@ -59,6 +59,8 @@ async fn remote_status(feds: &Api<DynamicObject>) -> Option<Value> {
     (c["name"] == "member1").then(|| c["remoteStatus"].clone())
 }
 
+/// Mirrors KubeFed test/e2e/crud.go "Federated <type> should be created, read its remote status and
+/// deleted successfully" (`RawResourceStatusCollection` on).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn remote_status_appears_only_with_the_gate_and_status_collection() {
     let fed = Federation::start(1).await;

@@ -72,6 +72,9 @@ async fn wait_member_replicas(fed: &Federation, want: [i64; 2]) {
     .await;
 }
 
+/// Mirrors KubeFed test/e2e/scheduling.go "ReplicaSchedulingPreferences scheduling for federated
+/// deployments should result in replicas spread in proportion of weights when explicit preferences
+/// with weights specified" (and the intersection with the resource's placement).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn weights_place_and_override_replicas_and_a_new_weight_replans() {
     let fed = Federation::start(2).await;

@@ -200,10 +200,12 @@ spec:
     }
 }
 
-/// Mirrors KubeFed's e2e "Core API validation" and "KubeFedConfig defaulting" scenarios
-/// (`test/e2e/validation.go`, `defaults`): with the webhook registered as `cellfed webhook
-/// --advertise-url` does, kubectl sees a minimal KubeFedConfig stored with KubeFed's defaults and
-/// invalid KubeFedConfig, FederatedTypeConfig and KubeFedCluster writes refused naming the field.
+/// Mirrors KubeFed test/e2e/validation.go "Core API Validation for <resource> should fail when an
+/// invalid <resource> is created or updated" and defaulting.go "KubeFedConfig is created by
+/// mutating admissing webhook and preserves values set by user": with the webhook registered as
+/// `cellfed webhook --advertise-url` does, kubectl sees a minimal KubeFedConfig stored with
+/// KubeFed's defaults and invalid KubeFedConfig, FederatedTypeConfig and KubeFedCluster writes
+/// refused naming the field.
 #[test]
 fn kubefed_validation_and_defaulting_through_kubectl() {
     if cellfed_e2e::skip("kubefed_validation_and_defaulting_through_kubectl", false) {
@@ -314,4 +316,80 @@ fn kubefed_validation_and_defaulting_through_kubectl() {
         err.contains("spec.apiEndpoint") && err.contains("spec.secretRef.name"),
         "{err}"
     );
+}
+
+/// Mirrors KubeFed test/e2e/defaulting.go "KubeFedConfig does not cause controller-manager to
+/// fail": a KubeFedConfig `kubefed` holding only `scope`, completed by the mutating webhook, is
+/// what a newly started controller runs with. Its KubeFed default `adoptResources: Enabled`
+/// (cellfed ships `Disabled`) shows it applied: an unlabelled ConfigMap already in the member is
+/// adopted and updated from the template.
+#[test]
+fn a_webhook_defaulted_kubefedconfig_runs_the_controller() {
+    if cellfed_e2e::skip(
+        "a_webhook_defaulted_kubefedconfig_runs_the_controller",
+        false,
+    ) {
+        return;
+    }
+    let mut env = Env::start(0);
+    env.start_webhook();
+    env.stop_controller();
+    let ns = "kube-federation-system";
+    env.host
+        .kubectl(&["delete", "kubefedconfig", "kubefed", "-n", ns]);
+    env.host.kubectl_stdin(
+        &["apply", "-f", "-"],
+        "apiVersion: core.kubefed.io/v1beta1\nkind: KubeFedConfig\nmetadata: {name: kubefed, namespace: kube-federation-system}\nspec: {scope: Cluster}\n",
+    );
+    let stored = env
+        .host
+        .get(&["kubefedconfig", "kubefed", "-n", ns])
+        .unwrap();
+    assert_eq!(
+        stored["spec"]["syncController"]["adoptResources"],
+        "Enabled"
+    );
+
+    env.add_member("member1", &[]);
+    env.member("member1").kubectl_stdin(
+        &["apply", "-f", "-"],
+        "apiVersion: v1\nkind: Namespace\nmetadata: {name: demo}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: legacy, namespace: demo}\ndata: {a: member}\n",
+    );
+    env.start_controller();
+    env.host.kubectl_stdin(
+        &["apply", "-f", "-"],
+        r#"
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: demo
+---
+apiVersion: types.kubefed.io/v1beta1
+kind: FederatedConfigMap
+metadata:
+  name: legacy
+  namespace: demo
+spec:
+  template:
+    data:
+      a: federated
+  placement:
+    clusters:
+    - name: member1
+"#,
+    );
+    eventually(60, "the member's ConfigMap adopted and updated", || {
+        let cm = env
+            .member("member1")
+            .get(&["configmap", "legacy", "-n", "demo"])
+            .ok_or("no configmap")?;
+        let managed = cm["metadata"]["labels"]["kubefed.io/managed"] == "true";
+        if managed && cm["data"]["a"] == "federated" {
+            Ok(())
+        } else {
+            Err(format!("{}", cm["metadata"]))
+        }
+    });
+    let log = env.controller_log();
+    assert!(!log.contains("KubeFedConfig not applied"), "{log}");
 }

@@ -12,7 +12,10 @@ fn deployment_in(env: &Env, member: &str, ns: &str, name: &str) -> Result<Value,
         .ok_or_else(|| format!("no deployment {ns}/{name} in {member}"))
 }
 
-/// One environment for the whole story (processes are expensive on 2 cores); steps run in order.
+/// Mirrors KubeFed test/e2e/crud.go "Federated deployments.apps should be created, read, updated
+/// and deleted successfully" (create with an override, update, placement change, delete) and
+/// version.go "should refresh and update after out-of-band update", with real processes. One
+/// environment for the whole story (processes are expensive on 2 cores); steps run in order.
 #[test]
 fn federated_deployment_lifecycle() {
     if cellfed_e2e::skip("federated_deployment_lifecycle", false) {

@@ -39,6 +39,8 @@ fn kubefed_config(spec: Value) -> Value {
            "metadata": {"name": "kubefed", "namespace": "kube-federation-system"}, "spec": spec})
 }
 
+/// Mirrors KubeFed test/e2e/defaulting.go "KubeFedConfig is created by mutating admissing webhook
+/// and preserves values set by user" and validation.go for KubeFedConfig.
 #[tokio::test]
 async fn kubefedconfig_is_defaulted_then_validated() {
     let minimal = kubefed_config(json!({"scope": "Cluster"}));
@@ -105,6 +107,8 @@ async fn kubefedconfig_is_defaulted_then_validated() {
     );
 }
 
+/// Mirrors KubeFed test/e2e/validation.go "Core API Validation for <resource> should fail when an
+/// invalid <resource> is created or updated" for KubeFedCluster and FederatedTypeConfig.
 #[tokio::test]
 async fn kubefedclusters_and_type_configs_are_refused_with_field_paths() {
     let cluster = json!({"apiVersion": "core.kubefed.io/v1beta1", "kind": "KubeFedCluster",
