@@ -8,6 +8,7 @@ pub mod auth;
 pub mod compaction;
 pub mod conversion;
 pub mod crd;
+pub mod deadline;
 pub mod discovery;
 pub mod encryption;
 pub mod error;
@@ -61,6 +62,10 @@ pub fn router(state: AppState) -> Router {
         .route("/openapi/v3", get(openapi_v3_index))
         .route("/openapi/v3/{*path}", get(openapi_v3_doc))
         .fallback(rest::dispatch)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            deadline::bounded,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             metrics::count,

@@ -88,6 +88,9 @@ pub struct ServerConfig {
     /// How long one call to a CRD conversion webhook may take (default 30 s); admission webhooks
     /// take their own `timeoutSeconds`.
     pub conversion_webhook_timeout: Duration,
+    /// kube's `--request-timeout`: how long a request that is not a watch may take before it is
+    /// answered 504 Timeout (default 1 minute; a request's own shorter `?timeout=` wins).
+    pub request_timeout: Duration,
     /// kube's `--encryption-provider-config`: an EncryptionConfiguration naming the resources
     /// whose values are encrypted in the store, and with which keys (see docs/security.md).
     pub encryption_provider_config: Option<PathBuf>,
@@ -132,6 +135,7 @@ impl ServerConfig {
             watch_buffer_bytes: crate::watch::DEFAULT_BUFFER_BYTES,
             watch_buffer_total_bytes: crate::watch::DEFAULT_TOTAL_BYTES,
             conversion_webhook_timeout: crate::conversion::DEFAULT_CONVERSION_TIMEOUT,
+            request_timeout: crate::deadline::DEFAULT_REQUEST_TIMEOUT,
             encryption_provider_config: None,
             admission_control_config_file: None,
             connection_limits: cellfed_pki::listen::Limits::default(),
@@ -428,6 +432,7 @@ impl Server {
         let mut state = AppState::new(store);
         state.converter = config.converter.clone();
         state.conversion_timeout = config.conversion_webhook_timeout;
+        state.request_timeout = config.request_timeout;
         state.watches = Arc::new(crate::watch::Buffers::new(
             config.watch_buffer_bytes,
             config.watch_buffer_total_bytes,

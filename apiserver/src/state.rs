@@ -45,6 +45,8 @@ pub struct AppState {
     pub decode_errors: Arc<crate::metrics::CounterVec>,
     /// How long one call to a conversion webhook may take.
     pub conversion_timeout: std::time::Duration,
+    /// How long a request that is not a watch may take (`--request-timeout`).
+    pub request_timeout: std::time::Duration,
     /// Keep-alive connections to conversion and admission webhooks.
     pub webhook_clients: Arc<crate::webhook_client::WebhookClients>,
     /// Mutating and validating webhook configurations, followed through a store watch.
@@ -67,6 +69,7 @@ impl AppState {
             watches: Arc::new(crate::watch::Buffers::default()),
             decode_errors: crate::metrics::decode_errors(),
             conversion_timeout: crate::conversion::DEFAULT_CONVERSION_TIMEOUT,
+            request_timeout: crate::deadline::DEFAULT_REQUEST_TIMEOUT,
             webhook_clients: Arc::default(),
             webhooks: Arc::default(),
             webhook_credentials: Arc::default(),

@@ -447,6 +447,47 @@ async fn a_validating_webhook_that_is_down_follows_its_failure_policy() {
         .await;
 }
 
+/// kube-apiserver's `--request-timeout`: a write stuck behind a webhook that accepts the
+/// connection and never answers (its own timeoutSeconds longer than the server's limit) is
+/// answered 504 Timeout at the limit, and nothing is stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_stuck_past_the_request_timeout_answers_504() {
+    let s = start_with("admission-deadline", |c| {
+        c.request_timeout = std::time::Duration::from_secs(2);
+    })
+    .await;
+    let hook = Webhook::start().await;
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!(
+        "https://localhost:{}/record",
+        silent.local_addr().unwrap().port()
+    );
+    let held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((conn, _)) = silent.accept().await {
+            open.push(conn);
+        }
+    });
+    s.kubectl_ok(
+        &["apply", "-f", "-"],
+        Some(&validating(
+            "silent",
+            vec![hook.hook(
+                "silent",
+                json!({"clientConfig": {"url": url, "caBundle": hook.ca_bundle}, "timeoutSeconds": 20}),
+            )],
+        )),
+    )
+    .await;
+    let err = fails(&s, &["create", "configmap", "a", "-n", "default"]).await;
+    assert!(
+        err.contains("Timeout: request did not complete within requested timeout"),
+        "{err}"
+    );
+    held.abort();
+    absent(&s, "default", "a").await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn selectors_choose_what_webhooks_see_and_reinvocation_reruns_them() {
     let s = server("admission-select").await;

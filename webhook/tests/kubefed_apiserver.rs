@@ -102,6 +102,7 @@ async fn kubefed_types_are_defaulted_and_validated_by_a_real_apiserver() {
         listen: "127.0.0.1:0".parse().unwrap(),
         cert_dir: dir.join("webhook"),
         hosts: Vec::new(),
+        client_ca_file: None,
         state: WebhookState::new(None, FED_NS),
     })
     .await

@@ -67,6 +67,10 @@ pub struct ApiserverArgs {
     /// 0 turns compaction off.
     #[arg(long, default_value = "5m", value_parser = super::controller::parse_duration)]
     pub etcd_compaction_interval: std::time::Duration,
+    /// As kube-apiserver's flag: how long a request that is not a watch may take before it is
+    /// answered 504 Timeout (a request's own shorter `?timeout=` wins).
+    #[arg(long, default_value = "1m", value_parser = super::controller::parse_duration)]
+    pub request_timeout: std::time::Duration,
     /// SQLite storage only: `full` (the default) syncs every commit to disk, so an acknowledged
     /// write survives a power loss; `normal` syncs at checkpoints only: faster, survives a crash
     /// of the process but may lose the last writes with the machine. Sets `synchronous=` on the
@@ -133,6 +137,7 @@ impl ApiserverArgs {
         config.tls_hosts.clone_from(&self.tls_hosts);
         config.table_prefix.clone_from(&self.table_prefix);
         config.compaction_interval = self.etcd_compaction_interval;
+        config.request_timeout = self.request_timeout;
         config
             .encryption_provider_config
             .clone_from(&self.encryption_provider_config);
