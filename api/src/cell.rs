@@ -104,4 +104,35 @@ mod tests {
         assert_eq!(cell.derived_cluster_name().unwrap(), "rz00a.tenant-a");
         assert_eq!(cell.member_namespace("tenant-a"), "tenant-a");
     }
+
+    #[test]
+    fn the_ready_column_reads_the_ready_condition_status() {
+        use kube::CustomResourceExt;
+        let crd = serde_json::to_value(Cell::crd()).unwrap();
+        let columns = crd["spec"]["versions"][0]["additionalPrinterColumns"]
+            .as_array()
+            .unwrap();
+        let ready = columns.iter().find(|c| c["name"] == "READY").unwrap();
+        assert_eq!(
+            ready["jsonPath"],
+            format!(
+                ".status.conditions[?(@.type=='{}')].status",
+                crate::well_known::CONDITION_READY
+            )
+        );
+        // the status the controller writes has that shape
+        let status = CellStatus {
+            conditions: vec![CellCondition {
+                type_: crate::well_known::CONDITION_READY.into(),
+                status: ConditionStatus::True,
+                last_transition_time: None,
+                reason: Some("ClusterReady".into()),
+                message: None,
+            }],
+            ..CellStatus::default()
+        };
+        let status = serde_json::to_value(status).unwrap();
+        assert_eq!(status["conditions"][0]["type"], "Ready");
+        assert_eq!(status["conditions"][0]["status"], "True");
+    }
 }

@@ -100,6 +100,26 @@ async fn cells_get_derived_clusters_and_member_namespaces() {
         cell.data["status"]["conditions"][0]["reason"],
         "ClusterReady"
     );
+    // `kubectl get cells` shows it: the Table's READY column reads the Ready condition's status
+    let table = fed
+        .host
+        .client
+        .request::<Value>(
+            http::Request::get("/apis/cellfed.io/v1alpha1/namespaces/shop/cells/rz00a")
+                .header("accept", "application/json;as=Table;v=v1;g=meta.k8s.io")
+                .body(Vec::new())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let columns: Vec<&str> = table["columnDefinitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    let ready = columns.iter().position(|c| *c == "READY").unwrap();
+    assert_eq!(table["rows"][0]["cells"][ready], "True", "{table}");
     let settled = cell.metadata.resource_version.clone();
     // a Cell on a cluster that has not joined says so
     create(

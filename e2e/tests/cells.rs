@@ -120,6 +120,25 @@ fn cells_conversion_and_grey_release() {
         }
     });
 
+    // `kubectl get cells` shows each cell's Ready condition in its READY column
+    eventually(60, "kubectl get cells: READY True", || {
+        let out = env
+            .host
+            .kubectl(&["get", "cells", "-n", "shop", "--no-headers"]);
+        let ready: Vec<(String, String)> = out
+            .lines()
+            .map(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                (f[0].to_string(), f[f.len() - 2].to_string())
+            })
+            .collect();
+        if ready.len() == 3 && ready.iter().all(|(_, r)| r == "True") {
+            Ok(())
+        } else {
+            Err(out)
+        }
+    });
+
     // --- v1beta2 cell placement lands in the cells' member namespaces
     apply(&env, &deployment("web", &["rz00a", "rz01a", "rz02a"]));
     eventually(60, "web in all three cells", || {

@@ -104,6 +104,7 @@ async fn kubefed_types_are_defaulted_and_validated_by_a_real_apiserver() {
         hosts: Vec::new(),
         client_ca_file: None,
         state: WebhookState::new(None, FED_NS),
+        client_ca_file: None,
     })
     .await
     .unwrap();
@@ -191,6 +192,12 @@ async fn kubefed_types_are_defaulted_and_validated_by_a_real_apiserver() {
         ),
         "{}",
         refused.message
+    );
+    // the webhook's causes reach the client too, each with its field path
+    let causes = &refused.details.as_ref().expect("details").causes;
+    assert_eq!(
+        causes[0].field, "spec.clusterHealthCheck.period",
+        "{causes:?}"
     );
     let minimal: KubeFedConfig = serde_json::from_value(json!({
         "apiVersion": "core.kubefed.io/v1beta1", "kind": "KubeFedConfig",

@@ -16,9 +16,9 @@
 //! - Failures: no answer within `timeoutSeconds` (default 10, at most 30), a response over
 //!   [`MAX_RESPONSE_BYTES`], anything not a usable AdmissionReview refuse the request under
 //!   `failurePolicy: Fail` (the default, 500 `failed calling webhook "<name>": …`) and skip the
-//!   webhook under `Ignore`. A denial answers with the webhook's status code (400 when none) and
-//!   `admission webhook "<name>" denied the request: <message>`; its `warnings` become
-//!   `Warning` headers.
+//!   webhook under `Ignore`. A denial answers with the webhook's status code (400 when none or
+//!   below), reason and `details` (causes) and `admission webhook "<name>" denied the request:
+//!   <message>`; its `warnings` become `Warning` headers.
 //! - Dry run: a matching webhook whose `sideEffects` is not `None`/`NoneOnDryRun` makes the
 //!   request fail with 400; the others are called with `dryRun: true`.
 //! - The review's `userInfo` is the requesting user, `system:apiserver` for the server's own

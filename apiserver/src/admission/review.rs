@@ -111,7 +111,9 @@ fn read(name: &str, uid: &str, resp: &Value, mutating: bool) -> Result<Answer, C
     Ok(Answer::Allowed { patch, warnings })
 }
 
-/// kube's error for a denial: the webhook's status code (400 when below), reason and message.
+/// kube's error for a denial (`webhookerrors.ToStatusErr`): the webhook's status as it sent it —
+/// code (400 when below 400), reason (possibly none) and `details` (causes included) — with the
+/// message prefixed by `admission webhook "<name>" denied the request`.
 fn denied(name: &str, status: Option<&Value>) -> ApiError {
     let status = status.cloned().unwrap_or(Value::Null);
     let code = status
@@ -126,17 +128,14 @@ fn denied(name: &str, status: Option<&Value>) -> ApiError {
             .and_then(Value::as_str)
             .filter(|s| !s.is_empty())
     };
-    let reason = text("reason").unwrap_or(if code == 403 {
-        "Forbidden"
-    } else {
-        "BadRequest"
-    });
     let by = format!("admission webhook \"{name}\" denied the request");
     let message = match text("message").or(text("reason")) {
         Some(m) => format!("{by}: {m}"),
         None => format!("{by} without explanation"),
     };
-    ApiError::new(code, reason, message)
+    let mut e = ApiError::new(code, text("reason").unwrap_or_default(), message);
+    e.details = status.get("details").filter(|d| d.is_object()).cloned();
+    e
 }
 
 #[cfg(test)]
@@ -183,7 +182,9 @@ mod tests {
         ) else {
             panic!("denied")
         };
-        assert_eq!((e.code, e.reason.as_str()), (403, "Forbidden"));
+        // no reason sent, none invented (kube's ToStatusErr keeps the webhook's status)
+        assert_eq!((e.code, e.reason.as_str()), (403, ""));
+        assert_eq!(e.details, None);
         assert_eq!(
             e.message,
             "admission webhook \"h.example.com\" denied the request: no"
@@ -195,6 +196,31 @@ mod tests {
         assert_eq!(
             e.message,
             "admission webhook \"h.example.com\" denied the request without explanation"
+        );
+        // a 422 Invalid keeps its reason and details, causes and field paths included
+        let details = json!({"name": "n", "group": "g.io", "kind": "K",
+            "causes": [{"reason": "FieldValueInvalid", "message": "Invalid value: 1: bad", "field": "spec.a"}]});
+        let Ok(Answer::Denied(e)) = answer(
+            json!({"uid": "u1", "allowed": false, "status": {"code": 422, "reason": "Invalid",
+                "message": "K.g.io \"n\" is invalid: spec.a: Invalid value: 1: bad", "details": details}}),
+            false,
+        ) else {
+            panic!("denied")
+        };
+        assert_eq!((e.code, e.reason.as_str()), (422, "Invalid"));
+        assert_eq!(e.details.as_ref(), Some(&details));
+        assert_eq!(e.status()["details"]["causes"][0]["field"], "spec.a");
+        // a code below 400 becomes 400; the reason alone explains when there is no message
+        let Ok(Answer::Denied(e)) = answer(
+            json!({"uid": "u1", "allowed": false, "status": {"code": 200, "reason": "NotMine"}}),
+            false,
+        ) else {
+            panic!("denied")
+        };
+        assert_eq!((e.code, e.reason.as_str()), (400, "NotMine"));
+        assert_eq!(
+            e.message,
+            "admission webhook \"h.example.com\" denied the request: NotMine"
         );
     }
 }
