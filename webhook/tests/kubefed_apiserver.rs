@@ -104,7 +104,6 @@ async fn kubefed_types_are_defaulted_and_validated_by_a_real_apiserver() {
         hosts: Vec::new(),
         client_ca_file: None,
         state: WebhookState::new(None, FED_NS),
-        client_ca_file: None,
     })
     .await
     .unwrap();
