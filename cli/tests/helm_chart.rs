@@ -706,3 +706,117 @@ fn helm_demo_chart_lifecycle_against_cellfed_apiserver() {
     );
     kubectl(&["get", "crd", "widgets.demo.example.com"]); // CRDs of crds/ stay, as with kube-apiserver
 }
+
+fn args_of(deployment: &serde_json::Value) -> Vec<String> {
+    deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn default_layout_renders_no_apiserver() {
+    let docs = render(&[]);
+    assert!(
+        !docs.iter().any(|d| d["metadata"]["name"]
+            .as_str()
+            .is_some_and(|n| n.contains("apiserver"))),
+        "the classic layout renders apiserver objects"
+    );
+    assert!(!docs.iter().any(|d| d["kind"] == "PodDisruptionBudget"));
+    for name in ["fed-cellfed-controller", "fed-cellfed-webhook"] {
+        let d = find(&docs, "Deployment", name);
+        assert!(
+            !args_of(d).iter().any(|a| a.starts_with("--kubeconfig")),
+            "{name} does not use the in-cluster host apiserver"
+        );
+    }
+}
+
+#[test]
+fn ha_layout_renders_the_seed_apiserver_on_external_storage() {
+    let docs = render(&[
+        "--set",
+        "apiserver.enabled=true",
+        "--set",
+        "apiserver.storage.existingSecret=cellfed-db",
+    ]);
+    let dep = find(&docs, "Deployment", "fed-cellfed-apiserver");
+    assert_eq!(dep["spec"]["replicas"], 3);
+    let pod = &dep["spec"]["template"]["spec"];
+    let c = &pod["containers"][0];
+    assert_eq!(args_of(dep)[0], "apiserver");
+    for (probe, path) in [("readinessProbe", "/readyz"), ("livenessProbe", "/livez")] {
+        assert_eq!(c[probe]["httpGet"]["path"], path);
+        assert_eq!(c[probe]["httpGet"]["scheme"], "HTTPS");
+    }
+    let env = c["env"].as_array().unwrap();
+    let storage = env
+        .iter()
+        .find(|e| e["name"] == "CELLFED_STORAGE")
+        .expect("storage env var");
+    assert_eq!(storage["valueFrom"]["secretKeyRef"]["name"], "cellfed-db");
+    assert_eq!(storage["valueFrom"]["secretKeyRef"]["key"], "url");
+    assert!(storage.get("value").is_none(), "storage URL inlined");
+    assert!(!args_of(dep).iter().any(|a| a.starts_with("--storage")));
+    let anti =
+        &pod["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"][0];
+    assert_eq!(
+        anti["podAffinityTerm"]["topologyKey"],
+        "kubernetes.io/hostname"
+    );
+    assert_eq!(
+        anti["podAffinityTerm"]["labelSelector"]["matchLabels"]["app.kubernetes.io/component"],
+        "apiserver"
+    );
+
+    let svc = find(&docs, "Service", "fed-cellfed-apiserver");
+    assert_eq!(
+        svc["spec"]["selector"]["app.kubernetes.io/component"],
+        "apiserver"
+    );
+    let pdb = find(&docs, "PodDisruptionBudget", "fed-cellfed-apiserver");
+    assert_eq!(pdb["spec"]["maxUnavailable"], 1);
+
+    // the controller and the webhook talk to the Service through the kubeconfig in the Secret
+    let pki = find(&docs, "Secret", "fed-cellfed-apiserver-pki");
+    let decode = |k: &str| {
+        use base64::Engine as _;
+        let b = base64::engine::general_purpose::STANDARD
+            .decode(pki["data"][k].as_str().unwrap())
+            .unwrap();
+        String::from_utf8(b).unwrap()
+    };
+    let kubeconfig: serde_json::Value = serde_yaml::from_str(&decode("kubeconfig")).unwrap();
+    assert_eq!(
+        kubeconfig["clusters"][0]["cluster"]["server"],
+        "https://fed-cellfed-apiserver.kube-federation-system.svc:443"
+    );
+    let token = kubeconfig["users"][0]["user"]["token"].as_str().unwrap();
+    assert!(decode("tokens").starts_with(&format!("{token},")));
+    for name in ["fed-cellfed-controller", "fed-cellfed-webhook"] {
+        let d = find(&docs, "Deployment", name);
+        assert!(
+            args_of(d).contains(&"--kubeconfig=/apiserver/kubeconfig".to_string()),
+            "{name}"
+        );
+        let volumes = d["spec"]["template"]["spec"]["volumes"].as_array().unwrap();
+        assert!(
+            volumes
+                .iter()
+                .any(|v| v["secret"]["secretName"] == "fed-cellfed-apiserver-pki"),
+            "{name} does not mount the apiserver kubeconfig"
+        );
+    }
+}
+
+#[test]
+fn ha_layout_needs_a_storage_secret() {
+    let out = run(Command::new(helm())
+        .args(["template", "fed", "--set", "apiserver.enabled=true"])
+        .arg(chart_dir()));
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("apiserver.storage.existingSecret"));
+}

@@ -45,3 +45,24 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 app.kubernetes.io/name: {{ .Chart.Name }}
 app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end -}}
+
+{{/* With apiserver.enabled, the controller and the webhook use the in-chart apiserver's Service
+through the kubeconfig in its -pki Secret instead of the in-cluster host apiserver. */}}
+{{- define "cellfed.apiserverArgs" -}}
+- --kubeconfig=/apiserver/kubeconfig
+{{- end -}}
+
+{{- define "cellfed.apiserverMount" -}}
+- name: apiserver-kubeconfig
+  mountPath: /apiserver
+  readOnly: true
+{{- end -}}
+
+{{- define "cellfed.apiserverVolume" -}}
+- name: apiserver-kubeconfig
+  secret:
+    secretName: {{ printf "%s-apiserver" (include "cellfed.fullname" .) | trunc 63 | trimSuffix "-" }}-pki
+    items:
+      - key: kubeconfig
+        path: kubeconfig
+{{- end -}}
