@@ -18,22 +18,28 @@ use crate::state::AppState;
 /// kube-apiserver's default `--request-timeout`.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// Whether a request is a watch (pure): a `watch=true|1` parameter or the legacy
+/// `/api/v1/watch/…`, `/apis/<group>/<version>/watch/…` paths.
+pub fn is_watch(path: &str, query: Option<&str>) -> bool {
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let watch_path = matches!(
+        segments.as_slice(),
+        ["api", _, "watch", ..] | ["apis", _, _, "watch", ..]
+    );
+    watch_path
+        || query.is_some_and(|q| q.split('&').any(|kv| kv == "watch=true" || kv == "watch=1"))
+}
+
 /// The deadline of a request (pure): None for a watch, else the server's limit or the request's
 /// own shorter, valid `timeout` (a Go duration, as client-go sends `?timeout=32s`).
 pub fn deadline(path: &str, query: Option<&str>, limit: Duration) -> Option<Duration> {
-    let params = || {
-        query
-            .into_iter()
-            .flat_map(|q| q.split('&'))
-            .filter_map(|kv| kv.split_once('='))
-    };
-    let watch_path = path.split('/').nth(3) == Some("watch")
-        || path.split('/').nth(4) == Some("watch") && path.starts_with("/apis/");
-    let watch_param = params().any(|(k, v)| k == "watch" && (v == "true" || v == "1"));
-    if watch_path || watch_param {
+    if is_watch(path, query) {
         return None;
     }
-    let asked = params()
+    let asked = query
+        .into_iter()
+        .flat_map(|q| q.split('&'))
+        .filter_map(|kv| kv.split_once('='))
         .find(|(k, _)| *k == "timeout")
         .and_then(|(_, v)| {
             cellfed_api::kubefed::GoDuration(v.to_string())

@@ -140,6 +140,10 @@ pub fn classify(
         _ => return None,
     };
     let rest = match rest {
+        ["watch", tail @ ..] => tail,
+        other => other,
+    };
+    let rest = match rest {
         ["namespaces", _ns, tail @ ..] if !tail.is_empty() => tail,
         other => other,
     };
@@ -149,9 +153,8 @@ pub fn classify(
         [r, _name, sub] => (*r, Some(*sub), true),
         _ => return None,
     };
-    let watch = query.is_some_and(|q| q.split('&').any(|kv| kv == "watch=true" || kv == "watch=1"));
     let verb = match *method {
-        Method::GET if watch => "WATCH",
+        Method::GET if crate::deadline::is_watch(path, query) => "WATCH",
         Method::GET if named => "GET",
         Method::GET => "LIST",
         Method::POST => "CREATE",
@@ -244,6 +247,18 @@ mod tests {
                 None
             ),
             Some(("GET".into(), "deployments".into()))
+        );
+        assert_eq!(
+            c(
+                Method::GET,
+                "/apis/apps/v1/watch/namespaces/a/deployments",
+                None
+            ),
+            Some(("WATCH".into(), "deployments".into()))
+        );
+        assert_eq!(
+            c(Method::GET, "/api/v1/watch/configmaps", None),
+            Some(("WATCH".into(), "configmaps".into()))
         );
         assert_eq!(
             c(Method::GET, "/apis/apps/v1/deployments", Some("watch=true")),
