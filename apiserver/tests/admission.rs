@@ -39,34 +39,14 @@ struct Webhook {
 impl Webhook {
     async fn start() -> Self {
         let dir = TempDir::new("admission-hook");
-        let certs = cellfed_apiserver::tls::ensure(&dir.0, &["localhost".into()]).unwrap();
-        let tls = cellfed_apiserver::tls::server_config(&certs).unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
         let seen: Seen = Arc::default();
         let app = axum::Router::new()
             .route("/{behaviour}", axum::routing::post(review))
             .with_state(seen.clone());
-        tokio::spawn(async move {
-            let acceptor = tokio_rustls::TlsAcceptor::from(tls);
-            while let Ok((tcp, _)) = listener.accept().await {
-                let acceptor = acceptor.clone();
-                let svc = hyper_util::service::TowerToHyperService::new(app.clone());
-                tokio::spawn(async move {
-                    let Ok(stream) = acceptor.accept(tcp).await else {
-                        return;
-                    };
-                    let _ = hyper_util::server::conn::auto::Builder::new(
-                        hyper_util::rt::TokioExecutor::new(),
-                    )
-                    .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
-                    .await;
-                });
-            }
-        });
+        let (ca_bundle, addr) = common::serve_https(&dir.0, &["localhost"], app).await;
         Self {
-            ca_bundle: base64::engine::general_purpose::STANDARD.encode(&certs.ca_pem),
-            base: format!("https://localhost:{port}"),
+            ca_bundle,
+            base: format!("https://localhost:{}", addr.port()),
             seen,
             _dir: dir,
         }

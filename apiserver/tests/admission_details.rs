@@ -6,7 +6,6 @@
 mod common;
 
 use axum::Json;
-use base64::Engine as _;
 use common::{Running, TempDir, eventually, start_with};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use serde_json::{Value, json};
@@ -24,10 +23,6 @@ fn invalid(name: &str) -> Value {
 /// A real HTTPS validating webhook on `localhost` that denies every request with [`invalid`];
 /// returns (base64 CA bundle, URL) and keeps serving while the test runs.
 async fn start_webhook(dir: &TempDir) -> (String, String) {
-    let certs = cellfed_apiserver::tls::ensure(&dir.0, &["localhost".into()]).unwrap();
-    let tls = cellfed_apiserver::tls::server_config(&certs).unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
     let app = axum::Router::new().route(
         "/invalid",
         axum::routing::post(|Json(review): Json<Value>| async move {
@@ -39,26 +34,10 @@ async fn start_webhook(dir: &TempDir) -> (String, String) {
             )
         }),
     );
-    tokio::spawn(async move {
-        let acceptor = tokio_rustls::TlsAcceptor::from(tls);
-        while let Ok((tcp, _)) = listener.accept().await {
-            let acceptor = acceptor.clone();
-            let svc = hyper_util::service::TowerToHyperService::new(app.clone());
-            tokio::spawn(async move {
-                let Ok(stream) = acceptor.accept(tcp).await else {
-                    return;
-                };
-                let _ = hyper_util::server::conn::auto::Builder::new(
-                    hyper_util::rt::TokioExecutor::new(),
-                )
-                .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
-                .await;
-            });
-        }
-    });
+    let (ca_bundle, addr) = common::serve_https(&dir.0, &["localhost"], app).await;
     (
-        base64::engine::general_purpose::STANDARD.encode(&certs.ca_pem),
-        format!("https://localhost:{port}/invalid"),
+        ca_bundle,
+        format!("https://localhost:{}/invalid", addr.port()),
     )
 }
 

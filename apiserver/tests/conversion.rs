@@ -94,39 +94,16 @@ async fn exercise(st: &cellfed_apiserver::AppState) {
 async fn webhook_conversion_over_tls_with_service_reference() {
     let dir = TempDir::new("conv-webhook");
     // The webhook's certificate is for hook.sys.svc, signed by a CA we hand over as caBundle.
-    let certs =
-        cellfed_apiserver::tls::ensure(&dir.0.join("hook"), &["hook.sys.svc".into()]).unwrap();
-    let tls = cellfed_apiserver::tls::server_config(&certs).unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
     let app = axum::Router::new().route("/convert", post(review));
-    tokio::spawn(async move {
-        let acceptor = tokio_rustls::TlsAcceptor::from(tls);
-        loop {
-            let (tcp, _) = listener.accept().await.unwrap();
-            let acceptor = acceptor.clone();
-            let svc = hyper_util::service::TowerToHyperService::new(app.clone());
-            tokio::spawn(async move {
-                let Ok(stream) = acceptor.accept(tcp).await else {
-                    return;
-                };
-                let _ = hyper_util::server::conn::auto::Builder::new(
-                    hyper_util::rt::TokioExecutor::new(),
-                )
-                .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
-                .await;
-            });
-        }
-    });
+    let (ca_bundle, addr) = common::serve_https(&dir.0.join("hook"), &["hook.sys.svc"], app).await;
     let mut st = state(&dir).await;
     st.service_addresses = Arc::new(
         [("hook.sys.svc:8443".to_string(), addr.to_string())]
             .into_iter()
             .collect(),
     );
-    let ca = base64::engine::general_purpose::STANDARD.encode(&certs.ca_pem);
     let conversion = json!({"strategy": "Webhook", "webhook": {"conversionReviewVersions": ["v1"],
-        "clientConfig": {"service": {"namespace": "sys", "name": "hook", "path": "/convert", "port": 8443}, "caBundle": ca}}});
+        "clientConfig": {"service": {"namespace": "sys", "name": "hook", "path": "/convert", "port": 8443}, "caBundle": ca_bundle}}});
     let (code, c) = json(
         &st,
         "POST",

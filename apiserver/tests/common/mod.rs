@@ -217,3 +217,41 @@ pub async fn within<T>(secs: u64, what: &str, fut: impl std::future::Future<Outp
         .await
         .unwrap_or_else(|_| panic!("timed out after {secs}s waiting for {what}"))
 }
+
+/// Serves `app` over HTTPS on a free loopback port with a certificate for `hosts` (CA and key
+/// written under `dir`), as a webhook would be served; returns the base64 CA bundle and the
+/// address. Serves until the test's runtime ends.
+#[allow(dead_code)] // used by some test binaries only
+pub async fn serve_https(
+    dir: &std::path::Path,
+    hosts: &[&str],
+    app: axum::Router,
+) -> (String, std::net::SocketAddr) {
+    use base64::Engine as _;
+    let hosts: Vec<String> = hosts.iter().map(|h| h.to_string()).collect();
+    let certs = cellfed_apiserver::tls::ensure(dir, &hosts).unwrap();
+    let tls = cellfed_apiserver::tls::server_config(&certs).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+        while let Ok((tcp, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            let svc = hyper_util::service::TowerToHyperService::new(app.clone());
+            tokio::spawn(async move {
+                let Ok(stream) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let _ = hyper_util::server::conn::auto::Builder::new(
+                    hyper_util::rt::TokioExecutor::new(),
+                )
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
+                .await;
+            });
+        }
+    });
+    (
+        base64::engine::general_purpose::STANDARD.encode(&certs.ca_pem),
+        addr,
+    )
+}
