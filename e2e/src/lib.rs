@@ -452,7 +452,7 @@ struct Tunnel {
 }
 
 /// A port free on loopback at the time of asking.
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -853,6 +853,18 @@ impl Env {
     /// Process id of the running controller.
     pub fn controller_pid(&self) -> Option<u32> {
         self.controller.as_ref().map(Child::id)
+    }
+
+    /// The holder of the controllers' leader-election Lease, if any.
+    pub fn lease_holder(&self) -> Option<String> {
+        self.host.get(&[
+            "lease",
+            "cellfed-controller",
+            "-n",
+            "kube-federation-system",
+        ])?["spec"]["holderIdentity"]
+            .as_str()
+            .map(str::to_string)
     }
 
     /// Stops the controller process.

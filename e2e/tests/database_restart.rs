@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use cellfed_e2e::{binary, eventually, kubectl_raw};
+use cellfed_e2e::{binary, eventually, free_port, kubectl_raw};
 use serde_json::Value;
 
 const WRITES: usize = 300;
@@ -27,14 +27,6 @@ struct Mariadb {
     dir: PathBuf,
     port: u16,
     child: Option<Child>,
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn running_as_root() -> bool {

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use cellfed_e2e::{Apiserver, Env, eventually, http_get};
+use cellfed_e2e::{Apiserver, Env, eventually, free_port, http_get};
 
 const WRITES: &[&str] = &["CREATE", "UPDATE", "PATCH", "DELETE"];
 
@@ -308,17 +308,6 @@ fn a_member_whose_traffic_stalls_delays_no_other() {
     );
 }
 
-fn lease_holder(env: &Env) -> Option<String> {
-    env.host.get(&[
-        "lease",
-        "cellfed-controller",
-        "-n",
-        "kube-federation-system",
-    ])?["spec"]["holderIdentity"]
-        .as_str()
-        .map(str::to_string)
-}
-
 fn signal(child: &Child, sig: &str) {
     let ok = std::process::Command::new("kill")
         .args([sig, &child.id().to_string()])
@@ -326,14 +315,6 @@ fn signal(child: &Child, sig: &str) {
         .unwrap()
         .success();
     assert!(ok, "kill {sig}");
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 #[test]
@@ -353,7 +334,7 @@ fn a_paused_leader_is_replaced_and_writes_nothing_when_it_resumes() {
     let (port_a, port_b) = (free_port(), free_port());
     let mut a = env.spawn_controller(port_a, "controller-a.log", &election);
     let a_id = format!("cellfed-controller-{}", a.id());
-    eventually(60, "a holds the lease", || match lease_holder(&env) {
+    eventually(60, "a holds the lease", || match env.lease_holder() {
         Some(h) if h == a_id => Ok(()),
         other => Err(format!("{other:?}")),
     });
@@ -381,7 +362,7 @@ fn a_paused_leader_is_replaced_and_writes_nothing_when_it_resumes() {
     signal(&a, "-STOP");
     set_value(&env, "app", "cfg", "2");
     eventually(60, "b takes over and converges the change", || {
-        let holder = lease_holder(&env);
+        let holder = env.lease_holder();
         if holder.as_deref() != Some(b_id.as_str()) {
             return Err(format!("holder {holder:?}"));
         }

@@ -4,10 +4,9 @@
 //! new template and no member holds a stray or duplicate object.
 
 use std::collections::BTreeMap;
-use std::net::TcpListener;
 use std::time::Instant;
 
-use cellfed_e2e::{Apiserver, Env, eventually, kubectl_raw};
+use cellfed_e2e::{Apiserver, Env, eventually, free_port, kubectl_raw};
 
 const RESOURCES: usize = 500;
 const WRITES: &[&str] = &["CREATE", "UPDATE", "PATCH", "DELETE"];
@@ -63,25 +62,6 @@ fn converged(env: &Env, value: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn lease_holder(env: &Env) -> Option<String> {
-    env.host.get(&[
-        "lease",
-        "cellfed-controller",
-        "-n",
-        "kube-federation-system",
-    ])?["spec"]["holderIdentity"]
-        .as_str()
-        .map(str::to_string)
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn member_writes(env: &Env) -> u64 {
     env.members.iter().map(|m| m.requests_of(WRITES)).sum()
 }
@@ -106,7 +86,7 @@ fn a_leader_killed_mid_change_is_finished_by_the_standby() {
     ];
     let mut a = env.spawn_controller(free_port(), "controller-a.log", &election);
     let a_id = format!("cellfed-controller-{}", a.id());
-    eventually(60, "a holds the lease", || match lease_holder(&env) {
+    eventually(60, "a holds the lease", || match env.lease_holder() {
         Some(h) if h == a_id => Ok(()),
         other => Err(format!("{other:?}")),
     });
@@ -159,7 +139,7 @@ fn a_leader_killed_mid_change_is_finished_by_the_standby() {
     assert!(ok, "kubectl apply of the change: {err}");
 
     eventually(300, "b takes over and finishes the change", || {
-        let holder = lease_holder(&env);
+        let holder = env.lease_holder();
         if holder.as_deref() != Some(b_id.as_str()) {
             return Err(format!("holder {holder:?}"));
         }
