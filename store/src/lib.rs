@@ -34,6 +34,7 @@ pub use dialect::Backend;
 pub use retry::RetryPolicy;
 pub use transform::ValueTransformer;
 pub use url::Synchronous;
+pub use write::BatchLimit;
 
 /// Errors of the store.
 #[derive(Debug, thiserror::Error)]
@@ -141,6 +142,10 @@ pub struct Config {
     /// any conflict: `innodb_lock_wait_timeout` (whole seconds) on MySQL, `lock_timeout` on
     /// PostgreSQL, `busy_timeout` on SQLite. None (default) keeps the database's own setting.
     pub lock_wait_timeout: Option<Duration>,
+    /// Group commit: how many writes queued behind the writer, and how many bytes of their
+    /// keys and values, one transaction (one commit, one fsync) may carry (default 128 writes,
+    /// 4 MiB). `max_writes: 1` commits every write on its own.
+    pub write_batch: BatchLimit,
 }
 
 impl Config {
@@ -154,6 +159,7 @@ impl Config {
             table_prefix: "cellfed".to_owned(),
             retry: RetryPolicy::default(),
             lock_wait_timeout: None,
+            write_batch: BatchLimit::default(),
         }
     }
 
@@ -172,6 +178,13 @@ pub struct WriteStats {
     pub retries: u64,
     /// Batches given up on with `Error::Busy`.
     pub busy: u64,
+    /// Transactions committed (batches that wrote at least one row).
+    pub commits: u64,
+    /// Writes acknowledged by those commits; `committed_writes / commits` is the mean batch.
+    pub committed_writes: u64,
+    /// Time the writer spent applying batches, failed attempts and commits (fsync) included:
+    /// next to wall-clock time, how busy the single writer was.
+    pub writing: Duration,
 }
 
 /// Options of `Store::list`.
@@ -314,7 +327,13 @@ impl Store {
             sql.clone(),
             config.poll_interval,
         );
-        let writer = write::Writer::start(pool.clone(), sql.clone(), hub.clone(), config.retry);
+        let writer = write::Writer::start(
+            pool.clone(),
+            sql.clone(),
+            hub.clone(),
+            config.retry,
+            config.write_batch,
+        );
         Ok(Store {
             inner: Arc::new(Inner {
                 pool,
@@ -466,7 +485,7 @@ impl Store {
         self.inner.hub.buffered_bytes()
     }
 
-    /// What the writer has retried so far, for metrics and tests.
+    /// What the writer has committed and retried so far, for metrics and tests.
     pub fn write_stats(&self) -> WriteStats {
         self.inner.writer.stats()
     }

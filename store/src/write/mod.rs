@@ -1,13 +1,16 @@
 //! Writes: create-if-absent, compare-and-swap update and delete, with group commit.
 //!
 //! All writes of a `Store` go through one writer task. It takes every request waiting in its
-//! queue (up to [`MAX_BATCH`]) and applies them in one transaction: lock the counter row (which
+//! queue, up to `Config::write_batch` (`batch`: 128 writes or 4 MiB of keys and values by
+//! default), and applies them in one transaction: lock the counter row (which
 //! serialises every writer on the database, in this process or another), read the newest row
 //! of each key involved, decide each request in arrival order against that state (a request
 //! sees the effect of the ones before it), append one row per successful request at the next
 //! revisions, store the new counter value, commit. Requests that fail their check take no
 //! revision, so revisions stay dense. Because the next writer can only take the counter lock
-//! after this one committed, rows become visible in revision order.
+//! after this one committed, rows become visible in revision order. Callers get their answers,
+//! and watchers their events, only after the commit returned (on SQLite `synchronous=FULL`:
+//! after the WAL's fsync).
 //!
 //! On MySQL/MariaDB and PostgreSQL that transaction costs two round trips (`packed`), on
 //! SQLite one call per statement (`stepwise`). Alone, a write costs one commit; under
@@ -21,6 +24,7 @@
 //! cannot fail its neighbours. A failed commit of any other kind may or may not have been
 //! applied: its callers get the error and must find out.
 
+mod batch;
 mod decide;
 mod packed;
 mod stepwise;
@@ -33,6 +37,7 @@ use sqlx::pool::PoolConnection;
 use sqlx::{Any, AnyConnection, AnyPool};
 use tokio::sync::{mpsc, oneshot};
 
+pub use batch::BatchLimit;
 pub(crate) use decide::Op;
 
 use crate::dialect::Backend;
@@ -41,8 +46,6 @@ use crate::sql::Sql;
 use crate::watch::Hub;
 use crate::{Error, Inner, KeyValue, Result, WriteStats};
 
-/// Most requests applied in one transaction.
-const MAX_BATCH: usize = 128;
 /// Requests queued before callers wait for room.
 const QUEUE: usize = 4096;
 
@@ -50,6 +53,17 @@ pub(crate) struct Request {
     key: String,
     op: Op,
     reply: oneshot::Sender<Result<KeyValue>>,
+}
+
+impl Request {
+    /// Bytes of key and value, what `BatchLimit::max_bytes` counts.
+    fn size(&self) -> usize {
+        let value = match &self.op {
+            Op::Create { value, .. } | Op::Update { value, .. } => value.len(),
+            Op::Delete { .. } => 0,
+        };
+        self.key.len() + value
+    }
 }
 
 /// The handle on a `Store`'s writer task.
@@ -63,11 +77,20 @@ pub(crate) struct Writer {
 struct Counters {
     retries: AtomicU64,
     busy: AtomicU64,
+    commits: AtomicU64,
+    committed_writes: AtomicU64,
+    writing_nanos: AtomicU64,
 }
 
 impl Writer {
     /// Spawns the writer task; it ends when the `Writer` is dropped.
-    pub(crate) fn start(pool: AnyPool, sql: Arc<Sql>, hub: Arc<Hub>, retry: RetryPolicy) -> Writer {
+    pub(crate) fn start(
+        pool: AnyPool,
+        sql: Arc<Sql>,
+        hub: Arc<Hub>,
+        retry: RetryPolicy,
+        limit: BatchLimit,
+    ) -> Writer {
         let (queue, rx) = mpsc::channel(QUEUE);
         let counters = Arc::new(Counters::default());
         let task = Task {
@@ -75,6 +98,7 @@ impl Writer {
             sql,
             hub,
             retry,
+            limit,
             counters: counters.clone(),
         };
         tokio::spawn(task.run(rx));
@@ -85,6 +109,9 @@ impl Writer {
         WriteStats {
             retries: self.counters.retries.load(Ordering::Relaxed),
             busy: self.counters.busy.load(Ordering::Relaxed),
+            commits: self.counters.commits.load(Ordering::Relaxed),
+            committed_writes: self.counters.committed_writes.load(Ordering::Relaxed),
+            writing: Duration::from_nanos(self.counters.writing_nanos.load(Ordering::Relaxed)),
         }
     }
 
@@ -233,22 +260,35 @@ struct Task {
     sql: Arc<Sql>,
     hub: Arc<Hub>,
     retry: RetryPolicy,
+    limit: BatchLimit,
     counters: Arc<Counters>,
 }
 
 impl Task {
     async fn run(mut self, mut rx: mpsc::Receiver<Request>) {
-        while let Some(first) = rx.recv().await {
+        // The request that did not fit into the previous batch starts the next one.
+        let mut carried: Option<Request> = None;
+        loop {
+            let first = match carried.take() {
+                Some(request) => request,
+                None => match rx.recv().await {
+                    Some(request) => request,
+                    None => return,
+                },
+            };
             // Let the callers woken by the previous batch's replies queue their next write
             // before the batch is cut, so concurrent writers share a commit instead of
             // alternating between a batch of one and a batch of the rest.
             tokio::task::yield_now().await;
+            let mut bytes = first.size();
             let mut batch = vec![first];
-            while batch.len() < MAX_BATCH {
-                match rx.try_recv() {
-                    Ok(request) => batch.push(request),
-                    Err(_) => break,
+            while let Ok(request) = rx.try_recv() {
+                if !self.limit.admits(batch.len(), bytes, request.size()) {
+                    carried = Some(request);
+                    break;
                 }
+                bytes += request.size();
+                batch.push(request);
             }
             self.write(batch).await;
         }
@@ -258,6 +298,7 @@ impl Task {
     async fn write(&mut self, batch: Vec<Request>) {
         match self.apply_retrying(&batch).await {
             Ok(outcomes) => {
+                self.committed(&outcomes);
                 self.hub.wake();
                 reply(batch, outcomes);
             }
@@ -274,6 +315,7 @@ impl Task {
                 for request in batch {
                     let outcome = match self.apply_retrying(std::slice::from_ref(&request)).await {
                         Ok(mut outcomes) => {
+                            self.committed(&outcomes);
                             self.hub.wake();
                             outcomes
                                 .pop()
@@ -295,12 +337,29 @@ impl Task {
         }
     }
 
+    /// Counts a batch whose commit succeeded (a batch that wrote nothing was rolled back).
+    fn committed(&self, outcomes: &[Result<KeyValue>]) {
+        let written = outcomes.iter().filter(|outcome| outcome.is_ok()).count() as u64;
+        if written > 0 {
+            self.counters.commits.fetch_add(1, Ordering::Relaxed);
+            self.counters
+                .committed_writes
+                .fetch_add(written, Ordering::Relaxed);
+        }
+    }
+
     /// Applies `batch`, again after a backoff as long as it fails transiently and the retry
     /// policy allows; then `Busy`.
     async fn apply_retrying(&mut self, batch: &[Request]) -> Result<Vec<Result<KeyValue>>, Failed> {
         let mut backoff = Backoff::new(self.retry);
         loop {
-            let failed = match self.conn.apply(&self.sql, batch).await {
+            let started = Instant::now();
+            let applied = self.conn.apply(&self.sql, batch).await;
+            let nanos = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+            self.counters
+                .writing_nanos
+                .fetch_add(nanos, Ordering::Relaxed);
+            let failed = match applied {
                 Err(failed) if is_transient(failed.error()) => failed,
                 other => return other,
             };
