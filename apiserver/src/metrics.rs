@@ -215,6 +215,21 @@ pub async fn serve(State(state): State<AppState>) -> String {
          apiserver_storage_watch_buffered_bytes {}\n",
         state.store.watch_buffered_bytes()
     ));
+    let writes = state.store.write_stats();
+    out.push_str(&format!(
+        "# HELP apiserver_storage_commits_total Store transactions committed (a group commit carries several writes).\n\
+         # TYPE apiserver_storage_commits_total counter\n\
+         apiserver_storage_commits_total {}\n\
+         # HELP apiserver_storage_committed_writes_total Store writes acknowledged by those commits.\n\
+         # TYPE apiserver_storage_committed_writes_total counter\n\
+         apiserver_storage_committed_writes_total {}\n\
+         # HELP apiserver_storage_writer_busy_seconds_total Time the store's single writer spent in transactions, commits included.\n\
+         # TYPE apiserver_storage_writer_busy_seconds_total counter\n\
+         apiserver_storage_writer_busy_seconds_total {:.6}\n",
+        writes.commits,
+        writes.committed_writes,
+        writes.writing.as_secs_f64()
+    ));
     out
 }
 

@@ -194,8 +194,11 @@ fn compare_applies(env: &Env, n: usize, suffix: &str, stage: &str) -> Vec<String
     let fed_server = apply(&feds, &["--server-side", "--force-conflicts"]);
     let (feds, cms) = apply_docs(n, &unvalidated);
     // the other order this time: neither kind always goes first
+    let store_at_start = host_store_stats(env);
     let fed_bare = apply(&feds, &["--validate=false"]);
+    let store_after_feds = host_store_stats(env);
     let cm_bare = apply(&cms, &["--validate=false"]);
+    let store_after_cms = host_store_stats(env);
     vec![
         format!(
             "| kubectl apply of {n} objects, client-side (create), {stage} | FederatedDeployments {fed_client:.1} s vs ConfigMaps {cm_client:.1} s ({:.2}×) |",
@@ -209,7 +212,47 @@ fn compare_applies(env: &Env, n: usize, suffix: &str, stage: &str) -> Vec<String
             "| kubectl apply --validate=false of {n} more, client-side (create), {stage} | FederatedDeployments {fed_bare:.1} s vs ConfigMaps {cm_bare:.1} s ({:.2}×) |",
             fed_bare / cm_bare
         ),
+        format!(
+            "| host store during the --validate=false applies, {stage} | FederatedDeployments {}; ConfigMaps {} |",
+            store_after_feds.since(&store_at_start, fed_bare),
+            store_after_cms.since(&store_after_feds, cm_bare),
+        ),
     ]
+}
+
+/// The host store's writer counters (`apiserver_storage_*` on the host's /metrics).
+#[derive(Debug, Default)]
+struct StoreStats {
+    commits: f64,
+    writes: f64,
+    busy_seconds: f64,
+}
+
+impl StoreStats {
+    /// What happened between `before` and `self`, over `elapsed` seconds of wall clock.
+    fn since(&self, before: &StoreStats, elapsed: f64) -> String {
+        let (commits, writes) = (self.commits - before.commits, self.writes - before.writes);
+        let busy = self.busy_seconds - before.busy_seconds;
+        format!(
+            "{writes:.0} writes in {commits:.0} commits ({:.2} per commit), writer busy {busy:.2} s of {elapsed:.1} s ({:.2} ms per write)",
+            writes / commits.max(1.0),
+            busy * 1000.0 / writes.max(1.0)
+        )
+    }
+}
+
+fn host_store_stats(env: &Env) -> StoreStats {
+    let text = env.host.kubectl(&["get", "--raw", "/metrics"]);
+    let value = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or(0.0)
+    };
+    StoreStats {
+        commits: value("apiserver_storage_commits_total"),
+        writes: value("apiserver_storage_committed_writes_total"),
+        busy_seconds: value("apiserver_storage_writer_busy_seconds_total"),
+    }
 }
 
 fn timed(f: impl FnOnce()) -> f64 {

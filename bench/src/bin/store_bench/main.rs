@@ -65,6 +65,10 @@ pub struct Args {
     /// by half of it, as if the database ran on another host.
     #[arg(long, default_value_t = 0.0)]
     pub rtt_ms: f64,
+    /// Group commit: most writes the store commits in one transaction (1 = every write commits
+    /// on its own).
+    #[arg(long, default_value_t = 128)]
+    pub write_batch: usize,
     /// Poll interval of the watching instance in the cross-instance measurement, in ms.
     #[arg(long, default_value_t = 100)]
     pub poll_ms: u64,

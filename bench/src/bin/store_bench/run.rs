@@ -54,6 +54,7 @@ pub async fn backend(args: &Args, name: &str) -> Result<Report> {
 
     let mut config = Config::new(&url).with_table_prefix(&prefix);
     config.max_connections = u32::try_from(clients)?.max(4);
+    config.write_batch.max_writes = args.write_batch.max(1);
     let store = Store::open_with(config.clone()).await?;
 
     // Raw inserts and store creates take turns in rounds, so a change in the machine's fsync
@@ -64,6 +65,7 @@ pub async fn backend(args: &Args, name: &str) -> Result<Report> {
     eprintln!("  raw inserts and store creates, {rounds} rounds of {chunk} each");
     let mut raw = [Duration::ZERO; 2];
     let mut created = [Duration::ZERO; 2];
+    let mut commits = [0u64; 2];
     for round in 0..rounds {
         for (i, (n, keys)) in [(1, "/bench/c1/"), (clients, "/bench/cn/")]
             .into_iter()
@@ -71,8 +73,18 @@ pub async fn backend(args: &Args, name: &str) -> Result<Report> {
         {
             let table = format!("{prefix}_raw{i}");
             raw[i] += raw::inserts(&url, &table, chunk, n, &value).await?;
+            let before = store.write_stats();
             created[i] += writes(&store, keys, round * chunk, chunk, n, &value, false).await?;
+            let after = store.write_stats();
+            commits[i] += after.commits - before.commits;
         }
+    }
+    for (i, n) in [1, clients].into_iter().enumerate() {
+        eprintln!(
+            "  store creates, {n} client(s): {total} writes in {} commits ({:.1} per commit)",
+            commits[i],
+            total as f64 / commits[i].max(1) as f64
+        );
     }
     report.raw_inserts = [rate(total, raw[0]), rate(total, raw[1])];
     report.creates = [rate(total, created[0]), rate(total, created[1])];
