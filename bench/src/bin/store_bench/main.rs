@@ -5,6 +5,7 @@
 //! `cargo run --release -p cellfed-bench --bin store_bench -- --help`
 
 mod delay;
+mod etcd;
 mod raw;
 mod report;
 mod run;
@@ -19,7 +20,7 @@ use clap::Parser;
 #[command(about = "Benchmark cellfed-store against raw sqlx inserts on SQLite, MySQL, PostgreSQL")]
 pub struct Args {
     /// Backends to run, in order: sqlite (synchronous=FULL, the default), sqlite-normal
-    /// (synchronous=NORMAL), mysql, postgres.
+    /// (synchronous=NORMAL), mysql, postgres, etcd (started by the bench; see etcd.rs).
     #[arg(long, value_delimiter = ',', default_value = "sqlite,mysql,postgres")]
     pub backends: Vec<String>,
     /// MySQL/MariaDB URL.
@@ -81,9 +82,16 @@ async fn main() -> Result<()> {
     let mut reports = Vec::new();
     for backend in &args.backends {
         eprintln!("== {backend}");
-        let report = run::backend(&args, backend)
-            .await
-            .with_context(|| format!("benchmark on {backend}"))?;
+        let report = if backend == "etcd" {
+            match etcd::backend(&args).await.context("benchmark on etcd")? {
+                Some(report) => report,
+                None => continue,
+            }
+        } else {
+            run::backend(&args, backend)
+                .await
+                .with_context(|| format!("benchmark on {backend}"))?
+        };
         println!("{}", report.render());
         reports.push(report);
     }

@@ -59,6 +59,24 @@ fn ms(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1000.0)
 }
 
+/// A rate, or "n/a" for a backend without that figure (etcd has no raw inserts).
+fn per_s(rate: f64) -> String {
+    if rate > 0.0 {
+        format!("{rate:.0}")
+    } else {
+        "n/a".to_owned()
+    }
+}
+
+/// `part` as a share of `whole`, or "n/a" without a baseline.
+fn share(part: f64, whole: f64) -> String {
+    if whole > 0.0 {
+        format!("{:.0}%", 100.0 * part / whole)
+    } else {
+        "n/a".to_owned()
+    }
+}
+
 impl Report {
     pub fn new(backend: &str, writes: usize, clients: usize, value_size: usize) -> Report {
         Report {
@@ -88,16 +106,17 @@ impl Report {
         );
         let _ = writeln!(
             s,
-            "  raw sqlx inserts/s   1 client {:>8.0}   {n} clients {:>8.0}",
-            self.raw_inserts[0], self.raw_inserts[1]
+            "  raw sqlx inserts/s   1 client {:>8}   {n} clients {:>8}",
+            per_s(self.raw_inserts[0]),
+            per_s(self.raw_inserts[1])
         );
         let _ = writeln!(
             s,
-            "  store creates/s      1 client {:>8.0}   {n} clients {:>8.0}   ({:.0}% / {:.0}% of raw)",
+            "  store creates/s      1 client {:>8.0}   {n} clients {:>8.0}   ({} / {} of raw)",
             self.creates[0],
             self.creates[1],
-            100.0 * self.creates[0] / self.raw_inserts[0],
-            100.0 * self.creates[1] / self.raw_inserts[1]
+            share(self.creates[0], self.raw_inserts[0]),
+            share(self.creates[1], self.raw_inserts[1])
         );
         let _ = writeln!(
             s,
@@ -139,18 +158,18 @@ pub fn summary(reports: &[Report]) -> String {
     for r in reports {
         let _ = writeln!(
             s,
-            "| {} | {:.0} / {:.0} | {:.0} / {:.0} | {:.0}% / {:.0}% | {:.0} / {:.0} | {} | {} / {} | {} / {} |",
+            "| {} | {} / {} | {:.0} / {:.0} | {} / {} | {:.0} / {:.0} | {} | {} / {} | {} / {} |",
             if r.rtt_ms > 0.0 {
                 format!("{} (+{} ms RTT)", r.backend, r.rtt_ms)
             } else {
                 r.backend.clone()
             },
-            r.raw_inserts[0],
-            r.raw_inserts[1],
+            per_s(r.raw_inserts[0]),
+            per_s(r.raw_inserts[1]),
             r.creates[0],
             r.creates[1],
-            100.0 * r.creates[0] / r.raw_inserts[0],
-            100.0 * r.creates[1] / r.raw_inserts[1],
+            share(r.creates[0], r.raw_inserts[0]),
+            share(r.creates[1], r.raw_inserts[1]),
             r.updates[0],
             r.updates[1],
             ms(r.list_full),
