@@ -311,7 +311,6 @@ async fn writes(
     update: bool,
 ) -> Result<Duration> {
     let clients = conns.len();
-    let per_client = n / clients;
     let started = Instant::now();
     let mut tasks = Vec::new();
     for (c, client) in conns.iter().enumerate() {
@@ -319,19 +318,21 @@ async fn writes(
         let prefix = prefix.to_owned();
         let value = value.to_vec();
         tasks.push(tokio::spawn(async move {
-            let mut revisions = Vec::with_capacity(per_client);
+            // client c writes keys [c·n/clients, (c+1)·n/clients): every key, whatever n
+            let keys = first + c * n / clients..first + (c + 1) * n / clients;
+            let mut revisions = Vec::with_capacity(keys.len());
             if update {
-                for i in 0..per_client {
-                    let key = format!("{prefix}{:08}", first + c * per_client + i);
+                for i in keys.clone() {
+                    let key = format!("{prefix}{i:08}");
                     let got = client.get(key.as_str(), None).await?;
                     let kv = got.kvs().first().context("key to update missing")?;
                     revisions.push(kv.mod_revision());
                 }
             }
             let started = Instant::now();
-            for i in 0..per_client {
-                let key = format!("{prefix}{:08}", first + c * per_client + i);
-                if let Some(&expected) = revisions.get(i) {
+            for (j, i) in keys.enumerate() {
+                let key = format!("{prefix}{i:08}");
+                if let Some(&expected) = revisions.get(j) {
                     self::update(&mut client, &key, &value, expected).await?;
                 } else {
                     create(&mut client, &key, &value).await?;

@@ -151,8 +151,9 @@ impl Report {
 
 /// A markdown table of all backends.
 pub fn summary(reports: &[Report]) -> String {
-    let mut s = String::from(
-        "| backend | raw inserts/s (1 / N clients) | store creates/s (1 / N) | creates vs raw (1 / N) | updates/s (1 / N) | list 10k keys | watch local p50 / p99 | watch cross-instance p50 / p99 |\n\
+    let keys = reports.first().map_or(0, |r| r.list_keys);
+    let mut s = format!(
+        "| backend | raw inserts/s (1 / N clients) | store creates/s (1 / N) | creates vs raw (1 / N) | updates/s (1 / N) | list {keys} keys | watch local p50 / p99 | watch cross-instance p50 / p99 |\n\
          |---|---|---|---|---|---|---|---|\n",
     );
     for r in reports {

@@ -200,7 +200,6 @@ async fn writes(
     value: &[u8],
     update: bool,
 ) -> Result<Duration> {
-    let per_client = n / clients;
     let started = Instant::now();
     let mut tasks = Vec::new();
     for c in 0..clients {
@@ -209,10 +208,12 @@ async fn writes(
         let value = value.to_vec();
         tasks.push(tokio::spawn(async move {
             // Keys are spread over clients the same way for creates and updates.
-            let mut revisions = Vec::with_capacity(per_client);
+            // client c writes keys [c·n/clients, (c+1)·n/clients): every key, whatever n
+            let keys = first + c * n / clients..first + (c + 1) * n / clients;
+            let mut revisions = Vec::with_capacity(keys.len());
             if update {
-                for i in 0..per_client {
-                    let key = format!("{prefix}{:08}", first + c * per_client + i);
+                for i in keys.clone() {
+                    let key = format!("{prefix}{i:08}");
                     let kv = store
                         .get(&key, None)
                         .await?
@@ -221,9 +222,9 @@ async fn writes(
                 }
             }
             let started = Instant::now();
-            for i in 0..per_client {
-                let key = format!("{prefix}{:08}", first + c * per_client + i);
-                if let Some(&expected) = revisions.get(i) {
+            for (j, i) in keys.enumerate() {
+                let key = format!("{prefix}{i:08}");
+                if let Some(&expected) = revisions.get(j) {
                     store.update(&key, value.clone(), expected, 0).await?;
                 } else {
                     store.create(&key, value.clone(), 0).await?;
