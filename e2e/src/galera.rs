@@ -163,6 +163,16 @@ impl Cluster {
     /// Starts an `n`-node cluster in `dir` (which must outlive the cluster) and creates the
     /// database `test`. Bounded: each step gives up after a few minutes with the node's log.
     pub fn start(dir: &Path, n: usize) -> Result<Cluster, String> {
+        Self::start_with(dir, n, true)
+    }
+
+    /// One plain `mariadbd` (no wsrep) with the cluster nodes' settings, in `dir`: the single
+    /// server to compare a cluster with on the same machine and disk.
+    pub fn start_single(dir: &Path) -> Result<Cluster, String> {
+        Self::start_with(dir, 1, false)
+    }
+
+    fn start_with(dir: &Path, n: usize, wsrep: bool) -> Result<Cluster, String> {
         use std::os::unix::fs::PermissionsExt;
         if let Some(why) = unavailable() {
             return Err(why);
@@ -193,11 +203,15 @@ impl Cluster {
             std::fs::set_permissions(&node_dir, std::fs::Permissions::from_mode(0o755))
                 .map_err(|e| e.to_string())?;
             let cnf = node_dir.join("my.cnf");
-            std::fs::write(
-                &cnf,
-                option_file(&node_dir, p, &provider, &cluster_name, &address, &name),
-            )
-            .map_err(|e| e.to_string())?;
+            let mut options = option_file(&node_dir, p, &provider, &cluster_name, &address, &name);
+            if !wsrep {
+                options = options
+                    .lines()
+                    .filter(|l| !l.starts_with("wsrep_"))
+                    .map(|l| format!("{l}\n"))
+                    .collect();
+            }
+            std::fs::write(&cnf, options).map_err(|e| e.to_string())?;
             std::fs::set_permissions(&cnf, std::fs::Permissions::from_mode(0o644))
                 .map_err(|e| e.to_string())?;
             install_db(&cnf)?;
@@ -205,7 +219,7 @@ impl Cluster {
                 std::fs::File::create(node_dir.join("mariadbd.log")).map_err(|e| e.to_string())?;
             let mut cmd = Command::new("mariadbd");
             cmd.arg(format!("--defaults-file={}", cnf.display()));
-            if i == 0 {
+            if i == 0 && wsrep {
                 cmd.arg("--wsrep-new-cluster");
             }
             let child = cmd
@@ -227,6 +241,9 @@ impl Cluster {
                     if !node.running() {
                         return Err("mariadbd exited".into());
                     }
+                    if !wsrep {
+                        return node.query("SELECT 1").map(|_| ());
+                    }
                     let state = node.status("wsrep_local_state_comment")?;
                     let size: usize = node.status("wsrep_cluster_size")?.parse().unwrap_or(0);
                     if state == "Synced" && size == i + 1 {
@@ -244,7 +261,9 @@ impl Cluster {
             cluster.nodes.push(node);
         }
         cluster.nodes[0].query("CREATE DATABASE IF NOT EXISTS test")?;
-        cluster.wait_size(n, Duration::from_secs(60))?;
+        if wsrep {
+            cluster.wait_size(n, Duration::from_secs(60))?;
+        }
         Ok(cluster)
     }
 

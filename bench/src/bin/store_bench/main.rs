@@ -5,6 +5,7 @@
 //! `cargo run --release -p cellfed-bench --bin store_bench -- --help`
 
 mod delay;
+mod galera;
 mod raw;
 mod report;
 mod run;
@@ -19,7 +20,9 @@ use clap::Parser;
 #[command(about = "Benchmark cellfed-store against raw sqlx inserts on SQLite, MySQL, PostgreSQL")]
 pub struct Args {
     /// Backends to run, in order: sqlite (synchronous=FULL, the default), sqlite-normal
-    /// (synchronous=NORMAL), mysql, postgres.
+    /// (synchronous=NORMAL), mysql, postgres, galera (a MariaDB Galera cluster, see
+    /// `--galera-urls`), mariadb-local (a private MariaDB started by the bench with the
+    /// cluster nodes' settings: the single server to compare galera with).
     #[arg(long, value_delimiter = ',', default_value = "sqlite,mysql,postgres")]
     pub backends: Vec<String>,
     /// MySQL/MariaDB URL.
@@ -29,6 +32,11 @@ pub struct Args {
         default_value = "mysql://root@127.0.0.1:3306/test"
     )]
     pub mysql_url: String,
+    /// Galera nodes for the `galera` backend, comma-separated `mysql://` URLs (the first takes
+    /// the writes "through one node"). Empty (the default): the bench starts a 3-node MariaDB
+    /// Galera cluster on loopback for the run, with the same code as the e2e test.
+    #[arg(long, value_delimiter = ',')]
+    pub galera_urls: Vec<String>,
     /// PostgreSQL URL.
     #[arg(
         long,
