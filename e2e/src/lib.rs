@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+pub mod galera;
 pub mod provider;
 pub use provider::{Provider, provider, skip};
 
@@ -131,7 +132,7 @@ impl Apiserver {
     }
 
     /// Starts `cellfed COMMAND` with `extra` flags, waits until ready.
-    fn start_with_args(
+    pub fn start_with_args(
         command: &str,
         name: &str,
         data_dir: PathBuf,

@@ -193,6 +193,32 @@ impl Backend {
         setup
     }
 
+    /// Makes this connection's reads causal when it talks to a Galera node (MariaDB Galera,
+    /// Percona XtraDB Cluster): `wsrep_sync_wait = 1` makes every read wait until the node has
+    /// applied what the cluster committed before the read began. Without it a node serves
+    /// reads before it applied the writes other nodes acknowledged, so a LIST through one
+    /// apiserver replica misses creates another replica already answered and reports an older
+    /// resourceVersion. Other servers (no `wsrep_on`, or MySQL without the variable at all)
+    /// are left alone. MySQL/MariaDB only; a no-op elsewhere.
+    pub(crate) async fn causal_reads_on_galera(
+        self,
+        conn: &mut AnyConnection,
+    ) -> Result<(), sqlx::Error> {
+        use sqlx::Executor as _;
+        if self != Backend::MySql {
+            return Ok(());
+        }
+        // MySQL answers "unknown system variable" (1193): not a Galera node
+        let wsrep: Option<i64> = sqlx::query_scalar("SELECT CAST(@@wsrep_on AS SIGNED)")
+            .fetch_one(&mut *conn)
+            .await
+            .ok();
+        if wsrep == Some(1) {
+            conn.execute("SET SESSION wsrep_sync_wait = 1").await?;
+        }
+        Ok(())
+    }
+
     /// How a write transaction starts, when not with a plain `BEGIN`.
     pub(crate) fn begin_write_sql(self) -> Option<&'static str> {
         match self {

@@ -302,7 +302,7 @@ impl Store {
                     for statement in setup.iter() {
                         conn.execute(statement.as_str()).await?;
                     }
-                    Ok(())
+                    backend.causal_reads_on_galera(conn).await
                 })
             });
         pool = if in_memory {

@@ -167,18 +167,27 @@ pub(crate) enum Failed {
     /// The commit itself failed: the outcome is unknown, unless the error is transient (the
     /// database reports those only for transactions it rolled back).
     Commit(Error),
+    /// The database acknowledged the commit, but the batch's rows are not in the log (a Galera
+    /// node whose transaction a replicated write aborted); nothing was written, the batch may
+    /// be applied again.
+    NotApplied,
 }
 
 impl Failed {
-    fn error(&self) -> &Error {
+    /// Whether the batch was rolled back for concurrency reasons and can be applied again.
+    fn is_transient(&self) -> bool {
         match self {
-            Failed::BeforeCommit(e) | Failed::Commit(e) => e,
+            Failed::BeforeCommit(e) | Failed::Commit(e) => is_transient(e),
+            Failed::NotApplied => true,
         }
     }
 
     fn into_error(self) -> Error {
         match self {
             Failed::BeforeCommit(e) | Failed::Commit(e) => e,
+            Failed::NotApplied => Error::Database(sqlx::Error::Protocol(
+                "the database acknowledged the commit but did not apply it".into(),
+            )),
         }
     }
 }
@@ -326,6 +335,14 @@ impl Task {
                     let _ = request.reply.send(outcome);
                 }
             }
+            // only transient, hence turned into Busy once the retries are spent
+            Err(failed @ Failed::NotApplied) => {
+                let message = failed.into_error().to_string();
+                for request in batch {
+                    let error = Error::Database(sqlx::Error::Protocol(message.clone()));
+                    let _ = request.reply.send(Err(error));
+                }
+            }
             Err(Failed::Commit(e)) => {
                 // A failed commit may or may not have been applied: the callers must find out.
                 let message = e.to_string();
@@ -360,18 +377,18 @@ impl Task {
                 .writing_nanos
                 .fetch_add(nanos, Ordering::Relaxed);
             let failed = match applied {
-                Err(failed) if is_transient(failed.error()) => failed,
+                Err(failed) if failed.is_transient() => failed,
                 other => return other,
             };
             let Some(delay) = backoff.next_delay() else {
                 self.counters.busy.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(error = %failed.error(), size = batch.len(), "write batch still conflicting after retries; answering busy");
+                tracing::warn!(error = %failed.into_error(), size = batch.len(), "write batch still conflicting after retries; answering busy");
                 return Err(Failed::BeforeCommit(Error::Busy {
                     retry_after: self.retry.retry_after,
                 }));
             };
             self.counters.retries.fetch_add(1, Ordering::Relaxed);
-            tracing::debug!(error = %failed.error(), ?delay, "write batch rolled back by the database; retrying");
+            tracing::debug!(error = %failed.into_error(), ?delay, "write batch rolled back by the database; retrying");
             tokio::time::sleep(delay).await;
         }
     }

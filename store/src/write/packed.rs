@@ -79,12 +79,31 @@ pub(super) async fn apply(conn: &mut AnyConnection, sql: &Sql, batch: &[Request]
         before_commit += 1;
     }
     final_text.push_str("; COMMIT");
+    // MySQL/MariaDB: read back the batch's last row in the same round trip, after the commit.
+    // A Galera node can answer OK to a COMMIT whose transaction a replicated write aborted
+    // (brute-force abort) while the text was in flight: nothing was written, and only this
+    // read shows it. The revision is the log's primary key, so the row there is either ours
+    // or another writer's.
+    let check = (sql.backend == Backend::MySql).then(|| {
+        let row = plan.rows.last().map(|r| &r.kv);
+        let _ = write!(
+            final_text,
+            "; SELECT name, LENGTH(value) FROM {} WHERE revision = {last}",
+            sql.log
+        );
+        row.map(|kv| (kv.key.clone(), kv.value.len()))
+    });
     let mut done = 0;
+    let mut found = None;
     let mut results = conn.fetch_many(sqlx::raw_sql(&final_text));
     let outcome = loop {
         match results.try_next().await {
             Ok(Some(Either::Left(_))) => done += 1,
-            Ok(Some(Either::Right(_))) => {}
+            Ok(Some(Either::Right(row))) => {
+                let name = row.try_get::<String, _>(0).ok();
+                let len = row.try_get::<i64, _>(1).ok();
+                found = name.zip(len);
+            }
             Ok(None) => break Ok(()),
             // The server refused a statement before COMMIT and stopped there: nothing written.
             Err(e @ sqlx::Error::Database(_)) if done < before_commit => {
@@ -96,6 +115,24 @@ pub(super) async fn apply(conn: &mut AnyConnection, sql: &Sql, batch: &[Request]
         }
     };
     drop(results);
+    if let (Ok(()), Some(expected)) = (&outcome, check) {
+        let ours = match (&expected, &found) {
+            (Some((key, len)), Some((name, stored))) => {
+                key == name && i64::try_from(*len).ok() == Some(*stored)
+            }
+            _ => false,
+        };
+        if !ours {
+            tracing::warn!(
+                revision = last,
+                "commit acknowledged but the batch is not in the log (Galera brute-force abort); applying it again"
+            );
+            return Applied {
+                result: Err(Failed::NotApplied),
+                dirty: false,
+            };
+        }
+    }
     match outcome {
         Ok(()) => Applied {
             result: Ok(plan.outcomes),

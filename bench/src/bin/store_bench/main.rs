@@ -6,6 +6,7 @@
 
 mod delay;
 mod etcd;
+mod galera;
 mod raw;
 mod report;
 mod run;
@@ -20,7 +21,9 @@ use clap::Parser;
 #[command(about = "Benchmark cellfed-store against raw sqlx inserts on SQLite, MySQL, PostgreSQL")]
 pub struct Args {
     /// Backends to run, in order: sqlite (synchronous=FULL, the default), sqlite-normal
-    /// (synchronous=NORMAL), mysql, postgres, etcd (started by the bench; see etcd.rs).
+    /// (synchronous=NORMAL), mysql, postgres, etcd (started by the bench; see etcd.rs), galera
+    /// (a MariaDB Galera cluster, see `--galera-urls`), mariadb-local (a private MariaDB started
+    /// by the bench with the cluster nodes' settings: the single server to compare galera with).
     #[arg(long, value_delimiter = ',', default_value = "sqlite,mysql,postgres")]
     pub backends: Vec<String>,
     /// MySQL/MariaDB URL.
@@ -30,6 +33,11 @@ pub struct Args {
         default_value = "mysql://root@127.0.0.1:3306/test"
     )]
     pub mysql_url: String,
+    /// Galera nodes for the `galera` backend, comma-separated `mysql://` URLs (the first takes
+    /// the writes "through one node"). Empty (the default): the bench starts a 3-node MariaDB
+    /// Galera cluster on loopback for the run, with the same code as the e2e test.
+    #[arg(long, value_delimiter = ',')]
+    pub galera_urls: Vec<String>,
     /// PostgreSQL URL.
     #[arg(
         long,

@@ -47,6 +47,8 @@ pub struct Report {
     /// Per second, [1 client, N clients].
     pub raw_inserts: [f64; 2],
     pub creates: [f64; 2],
+    /// Galera: creates/s with the N clients spread over the nodes, one `Store` per node.
+    pub creates_spread: Option<f64>,
     pub updates: [f64; 2],
     pub list_full: Duration,
     pub list_paged: (Duration, usize),
@@ -118,6 +120,13 @@ impl Report {
             share(self.creates[0], self.raw_inserts[0]),
             share(self.creates[1], self.raw_inserts[1])
         );
+        if let Some(spread) = self.creates_spread {
+            let _ = writeln!(
+                s,
+                "  store creates/s      {n} clients spread over the nodes {spread:>8.0}   (through one node: {:.0})",
+                self.creates[1]
+            );
+        }
         let _ = writeln!(
             s,
             "  store updates/s      1 client {:>8.0}   {n} clients {:>8.0}",
@@ -159,7 +168,7 @@ pub fn summary(reports: &[Report]) -> String {
     for r in reports {
         let _ = writeln!(
             s,
-            "| {} | {} / {} | {:.0} / {:.0} | {} / {} | {:.0} / {:.0} | {} | {} / {} | {} / {} |",
+            "| {} | {} / {} | {:.0} / {} | {} / {} | {:.0} / {:.0} | {} | {} / {} | {} / {} |",
             if r.rtt_ms > 0.0 {
                 format!("{} (+{} ms RTT)", r.backend, r.rtt_ms)
             } else {
@@ -168,7 +177,10 @@ pub fn summary(reports: &[Report]) -> String {
             per_s(r.raw_inserts[0]),
             per_s(r.raw_inserts[1]),
             r.creates[0],
-            r.creates[1],
+            match r.creates_spread {
+                Some(spread) => format!("{:.0} (spread over nodes: {spread:.0})", r.creates[1]),
+                None => format!("{:.0}", r.creates[1]),
+            },
             share(r.creates[0], r.raw_inserts[0]),
             share(r.creates[1], r.raw_inserts[1]),
             r.updates[0],

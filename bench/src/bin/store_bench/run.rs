@@ -8,6 +8,7 @@ use futures::StreamExt;
 use futures::stream::BoxStream;
 
 use crate::Args;
+use crate::galera::Galera;
 use crate::report::{Latency, Report};
 use crate::{delay, raw};
 
@@ -16,6 +17,8 @@ type Watch = BoxStream<'static, cellfed_store::Result<cellfed_store::Event>>;
 pub async fn backend(args: &Args, name: &str) -> Result<Report> {
     let prefix = format!("bench_{}_{}", name.replace('-', "_"), std::process::id());
     let mut sqlite_dir = None;
+    // the Galera cluster lives until the end of this backend's run
+    let mut galera = None;
     let url = match name {
         "sqlite" | "sqlite-normal" => {
             let dir = args
@@ -43,12 +46,38 @@ pub async fn backend(args: &Args, name: &str) -> Result<Report> {
                 url.clone()
             }
         }
-        other => bail!("unknown backend {other:?} (sqlite, sqlite-normal, mysql, postgres)"),
+        "galera" | "mariadb-local" => {
+            let nodes = if name == "galera" {
+                Galera::nodes(&args.galera_urls)?
+            } else {
+                Galera::single()?
+            };
+            let urls = nodes
+                .urls
+                .iter()
+                .map(|u| {
+                    if args.rtt_ms > 0.0 {
+                        delay::url_through(u, Duration::from_secs_f64(args.rtt_ms / 1000.0))
+                    } else {
+                        Ok(u.clone())
+                    }
+                })
+                .collect::<Result<Vec<_>>>()?;
+            galera = Some((nodes, urls.clone()));
+            urls[0].clone()
+        }
+        other => {
+            bail!(
+                "unknown backend {other:?} (sqlite, sqlite-normal, mysql, postgres, galera, mariadb-local)"
+            )
+        }
     };
+    // Galera: the other nodes (cross-instance watch on the second, spread creates on all)
+    let node_urls: Vec<String> = galera.as_ref().map(|(_, u)| u.clone()).unwrap_or_default();
     let value = vec![b'v'; args.value_size];
     let clients = args.clients.max(1);
     let mut report = Report::new(name, args.writes, clients, args.value_size);
-    if name == "mysql" || name == "postgres" {
+    if name != "sqlite" && name != "sqlite-normal" {
         report.rtt_ms = args.rtt_ms;
     }
 
@@ -85,6 +114,14 @@ pub async fn backend(args: &Args, name: &str) -> Result<Report> {
             commits[i],
             total as f64 / commits[i].max(1) as f64
         );
+    }
+    if node_urls.len() > 1 {
+        eprintln!(
+            "  store creates, {clients} clients spread over {} nodes",
+            node_urls.len()
+        );
+        report.creates_spread =
+            Some(spread_creates(&config, &node_urls, total, clients, &value).await?);
     }
     report.raw_inserts = [rate(total, raw[0]), rate(total, raw[1])];
     report.creates = [rate(total, created[0]), rate(total, created[1])];
@@ -156,6 +193,10 @@ pub async fn backend(args: &Args, name: &str) -> Result<Report> {
 
     eprintln!("  cross-instance watch latency (poll {} ms)", args.poll_ms);
     let mut other = config.clone();
+    if let Some(second) = node_urls.get(1) {
+        // on Galera the watching instance reads another node
+        other.url.clone_from(second);
+    }
     other.poll_interval = Duration::from_millis(args.poll_ms);
     let watcher = Store::open_with(other).await?;
     let mut watch = watcher
@@ -182,7 +223,60 @@ pub async fn backend(args: &Args, name: &str) -> Result<Report> {
     if let Some(dir) = sqlite_dir {
         std::fs::remove_dir_all(dir)?;
     }
+    drop(store);
+    drop(galera);
     Ok(report)
+}
+
+/// Creates/s of `writes` keys from `clients` clients, client `c` writing through a `Store` on
+/// node `c % nodes` (one `Store` per node, as one apiserver replica per node would): the
+/// writers certify against each other on the counter row and the stores retry.
+async fn spread_creates(
+    config: &Config,
+    urls: &[String],
+    writes: usize,
+    clients: usize,
+    value: &[u8],
+) -> Result<f64> {
+    let mut stores = Vec::new();
+    for url in urls {
+        let mut c = config.clone();
+        c.url.clone_from(url);
+        stores.push(Store::open_with(c).await?);
+    }
+    let per_client = writes / clients;
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for c in 0..clients {
+        let store = stores[c % stores.len()].clone();
+        let value = value.to_vec();
+        tasks.push(tokio::spawn(async move {
+            for i in 0..per_client {
+                let key = format!("/bench/spread/{c:03}-{i:08}");
+                store.create(&key, value.clone(), 0).await?;
+            }
+            anyhow::Ok(())
+        }));
+    }
+    for task in tasks {
+        task.await??;
+    }
+    let rate = rate(per_client * clients, started.elapsed());
+    let retries: u64 = stores.iter().map(|s| s.write_stats().retries).sum();
+    eprintln!("    {retries} conflicting batches retried");
+    // every acknowledged create is stored, on every node
+    for (url, store) in urls.iter().zip(&stores) {
+        let listed = store.list("/bench/spread/", ListOptions::default()).await?;
+        if listed.items.len() != per_client * clients {
+            bail!(
+                "{url}: {} of {} acknowledged creates stored at revision {}",
+                listed.items.len(),
+                per_client * clients,
+                listed.revision
+            );
+        }
+    }
+    Ok(rate)
 }
 
 fn rate(n: usize, elapsed: Duration) -> f64 {
