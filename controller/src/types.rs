@@ -262,6 +262,7 @@ impl TypeController {
                 member,
                 client,
                 &self.ctx.target_resource,
+                self.ctx.target.collect_status,
                 self.triggers.clone(),
             );
             if let Ok(mut c) = self.ctx.caches.write() {
