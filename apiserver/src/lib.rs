@@ -16,7 +16,6 @@ pub mod follow;
 pub mod gc;
 pub mod limits;
 pub mod list;
-pub mod member;
 pub mod meta;
 pub mod metrics;
 pub mod openapi;
@@ -43,7 +42,7 @@ use http::{HeaderMap, HeaderValue, header};
 use serde_json::Value;
 
 pub use server::{ServeError, Server, ServerConfig, serve};
-pub use state::{AppState, Converter};
+pub use state::{AppState, Converter, HeldUntilStored, WriteHook};
 
 /// Largest accepted request body (kube-apiserver's 3 MiB).
 pub const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;

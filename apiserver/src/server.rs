@@ -20,7 +20,7 @@ use cellfed_auth::token_file::TokenFile;
 use cellfed_auth::x509::ClientCa;
 
 use crate::auth::{Authenticator, Mode, PeerCertificates, RbacCache, Security};
-use crate::state::{AppState, Converter};
+use crate::state::{AppState, Converter, WriteHook};
 use crate::tls::{self, TlsError};
 
 /// What `cellfed apiserver` configures.
@@ -76,8 +76,9 @@ pub struct ServerConfig {
     /// default 5 minutes); each round compacts what is older than the revision seen at the
     /// previous one. Zero turns compaction off.
     pub compaction_interval: Duration,
-    /// Member-cluster semantics (`cellfed member`); None for the federation apiserver.
-    pub member: Option<crate::member::SimConfig>,
+    /// Called on every write before validation (`cellfed member` plugs its member-cluster
+    /// behaviour in here); None for the federation apiserver.
+    pub write_hook: Option<Arc<dyn WriteHook>>,
     /// Prefix of the store's tables (several planes can share one database).
     pub table_prefix: String,
     /// Bytes of events one watch may have waiting for its client before it is ended with a 410
@@ -130,7 +131,7 @@ impl ServerConfig {
             service_addresses: HashMap::new(),
             gc_interval: Duration::from_millis(500),
             compaction_interval: Duration::from_secs(300),
-            member: None,
+            write_hook: None,
             table_prefix: "cellfed".into(),
             watch_buffer_bytes: crate::watch::DEFAULT_BUFFER_BYTES,
             watch_buffer_total_bytes: crate::watch::DEFAULT_TOTAL_BYTES,
@@ -441,9 +442,7 @@ impl Server {
         if let Some(path) = &config.admission_control_config_file {
             state.webhook_credentials = Arc::new(crate::admission::credentials::load(path)?);
         }
-        state.member = config
-            .member
-            .map(|sim| Arc::new(crate::member::Member::new(sim)));
+        state.write_hook = config.write_hook.clone();
         let mut token = None;
         bootstrap(&state).await?;
         if !config.anonymous {
@@ -523,11 +522,6 @@ impl Server {
             self.state.store.clone(),
             self.compaction_interval,
         ));
-        let simulator = self
-            .state
-            .member
-            .clone()
-            .map(|m| tokio::spawn(crate::member::run_simulator(self.state.clone(), m)));
         let rbac = self
             .state
             .security
@@ -584,7 +578,7 @@ impl Server {
         let _ = gc.await;
         compactor.abort();
         let _ = compactor.await;
-        for task in simulator.into_iter().chain(rbac).chain([crds, webhooks]) {
+        for task in rbac.into_iter().chain([crds, webhooks]) {
             task.abort();
             let _ = task.await;
         }

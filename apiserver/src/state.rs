@@ -20,6 +20,26 @@ pub trait Converter: Send + Sync {
     -> Result<Vec<Value>, String>;
 }
 
+/// What a [`WriteHook`] holds until the object it admitted is stored or the write fails (a lock
+/// serialising allocations, for instance).
+pub type HeldUntilStored = Box<dyn Send>;
+
+/// Changes objects on their way into the store, as a cluster's control plane would: called on
+/// every create and every update of an object's main resource (not its status), after mutating
+/// admission and before validation, with the stored object on update. `cellfed member` plugs its
+/// defaulting and Service address allocation in here; the federation apiserver runs without one.
+pub trait WriteHook: Send + Sync {
+    /// Changes `obj` (of `res`; `live` = the stored object on update) or refuses it with the
+    /// error the client sees. What it returns is dropped once the write is stored or has failed.
+    fn admit<'a>(
+        &'a self,
+        state: &'a AppState,
+        res: &'a Resource,
+        live: Option<&'a Value>,
+        obj: &'a mut Value,
+    ) -> futures::future::BoxFuture<'a, ApiResult<Option<HeldUntilStored>>>;
+}
+
 /// Everything a request handler needs.
 #[derive(Clone)]
 pub struct AppState {
@@ -35,8 +55,9 @@ pub struct AppState {
     /// `<service>.<namespace>.svc:<port>` → `host:port`, for conversion webhooks given as
     /// service references (there is no cluster DNS).
     pub service_addresses: Arc<HashMap<String, String>>,
-    /// Member-cluster semantics (`cellfed member`): defaulting, allocation, status simulation.
-    pub member: Option<Arc<crate::member::Member>>,
+    /// Called on every write before validation (see [`WriteHook`]); None for the federation
+    /// apiserver.
+    pub write_hook: Option<Arc<dyn WriteHook>>,
     /// Request counters served on `/metrics`.
     pub requests: Arc<crate::metrics::RequestCounts>,
     /// Bytes watches hold for their clients, and the limits that end a watch that falls behind.
@@ -64,7 +85,7 @@ impl AppState {
             converter: None,
             security: None,
             service_addresses: Arc::new(HashMap::new()),
-            member: None,
+            write_hook: None,
             requests: crate::metrics::new_counts(),
             watches: Arc::new(crate::watch::Buffers::default()),
             decode_errors: crate::metrics::decode_errors(),

@@ -298,9 +298,9 @@ pub async fn create(
     let mut warnings = crate::admission::mutate(state, admission, &mut obj, None).await?;
     warnings.extend(admit(res, &mut obj, opts, &now)?);
     crate::auth::escalation::check(state, res, ns, &obj, None, opts.user.as_ref())?;
-    let member = state.member.clone();
-    let _allocation = match &member {
-        Some(m) => m.admit(state, res, None, &mut obj).await?,
+    let hook = state.write_hook.clone();
+    let _held = match &hook {
+        Some(h) => h.admit(state, res, None, &mut obj).await?,
         None => None,
     };
     warnings.extend(crate::admission::validate(state, admission, &obj, None).await?);
@@ -405,8 +405,8 @@ pub async fn update(
     let now = meta::now();
     let old = state.decode(&kv)?; // storage version
     let warnings;
-    let member = state.member.clone();
-    let mut _allocation = None;
+    let hook = state.write_hook.clone();
+    let mut _held = None;
     let mut new = match part {
         Part::Main => {
             let mut n = obj;
@@ -419,8 +419,8 @@ pub async fn update(
             let mut w = crate::admission::mutate(state, admission, &mut n, Some(&old)).await?;
             w.extend(admit(res, &mut n, opts, &now)?);
             crate::auth::escalation::check(state, res, ns, &n, Some(&old), opts.user.as_ref())?;
-            if let Some(m) = &member {
-                _allocation = m.admit(state, res, Some(&old), &mut n).await?;
+            if let Some(h) = &hook {
+                _held = h.admit(state, res, Some(&old), &mut n).await?;
             }
             w.extend(crate::admission::validate(state, admission, &n, Some(&old)).await?);
             warnings = w;

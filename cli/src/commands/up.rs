@@ -126,14 +126,14 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
             addr(&ports, &name),
             &mdir,
         );
-        config.member = Some(cellfed_apiserver::member::SimConfig { nodes: 3 });
+        let member = super::member::hook(&mut config, 3);
         config.tls_hosts = vec![cellfed_tunnel::protocol::default_tunnel_host(&name)];
         let server = cellfed_apiserver::Server::bind(config)
             .await
             .with_context(|| format!("starting {name}"))?;
         member_kubeconfigs.push((name.clone(), server.kubeconfig_path().to_path_buf()));
         tasks.spawn(labelled(
-            server.run_until(stopped(stop_rx.clone())),
+            cellfed_member::run_until(server, member, stopped(stop_rx.clone())),
             "member",
         ));
     }
