@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use cellfed_store::{KeyValue, Store};
+use cellfed_store::Store;
 use serde_json::Value;
 
 use crate::auth::Security;
@@ -59,11 +59,11 @@ pub struct AppState {
     /// apiserver.
     pub write_hook: Option<Arc<dyn WriteHook>>,
     /// Request counters served on `/metrics`.
-    pub requests: Arc<crate::metrics::RequestCounts>,
+    pub requests: Arc<crate::http::metrics::RequestCounts>,
     /// Bytes watches hold for their clients, and the limits that end a watch that falls behind.
-    pub watches: Arc<crate::watch::Buffers>,
+    pub watches: Arc<crate::http::watch::Buffers>,
     /// Stored values that could not be decoded, by resource (served on `/metrics`).
-    pub decode_errors: Arc<crate::metrics::CounterVec>,
+    pub decode_errors: Arc<crate::http::metrics::CounterVec>,
     /// How long one call to a conversion webhook may take.
     pub conversion_timeout: std::time::Duration,
     /// How long a request that is not a watch may take (`--request-timeout`).
@@ -86,40 +86,15 @@ impl AppState {
             security: None,
             service_addresses: Arc::new(HashMap::new()),
             write_hook: None,
-            requests: crate::metrics::new_counts(),
-            watches: Arc::new(crate::watch::Buffers::default()),
-            decode_errors: crate::metrics::decode_errors(),
-            conversion_timeout: crate::conversion::DEFAULT_CONVERSION_TIMEOUT,
-            request_timeout: crate::deadline::DEFAULT_REQUEST_TIMEOUT,
+            requests: crate::http::metrics::new_counts(),
+            watches: Arc::new(crate::http::watch::Buffers::default()),
+            decode_errors: crate::http::metrics::decode_errors(),
+            conversion_timeout: crate::registry::conversion::DEFAULT_CONVERSION_TIMEOUT,
+            request_timeout: crate::http::deadline::DEFAULT_REQUEST_TIMEOUT,
             webhook_clients: Arc::default(),
             webhooks: Arc::default(),
             webhook_credentials: Arc::default(),
         }
-    }
-
-    /// Parses a stored value and sets its resourceVersion. A value that cannot be parsed is
-    /// counted in `apiserver_storage_decode_errors_total` and answers 500 naming the key.
-    pub fn decode(&self, kv: &KeyValue) -> ApiResult<Value> {
-        let mut obj: Value = match serde_json::from_slice(&kv.value) {
-            Ok(obj @ Value::Object(_)) => obj,
-            Ok(_) => return Err(self.undecodable(kv, "not a JSON object")),
-            Err(e) => return Err(self.undecodable(kv, &e.to_string())),
-        };
-        crate::meta::metadata_mut(&mut obj).insert(
-            "resourceVersion".into(),
-            Value::String(kv.mod_revision.to_string()),
-        );
-        Ok(obj)
-    }
-
-    fn undecodable(&self, kv: &KeyValue, why: &str) -> ApiError {
-        self.decode_errors
-            .inc(&crate::metrics::resource_of_key(&kv.key));
-        tracing::warn!(key = %kv.key, revision = kv.mod_revision, error = why, "stored object cannot be decoded");
-        ApiError::internal(format!(
-            "the stored object at {} (revision {}) cannot be decoded: {why}; it is left out of lists and can be deleted by name",
-            kv.key, kv.mod_revision
-        ))
     }
 
     /// Converts an object to the version `res` serves (no-op when it is in that version).
@@ -150,7 +125,7 @@ impl AppState {
                 })
                 .collect()),
             ConversionStrategy::Webhook { client_config } => {
-                crate::conversion::webhook_convert(
+                crate::registry::conversion::webhook_convert(
                     self,
                     &crd.crd_name,
                     client_config,
@@ -160,20 +135,5 @@ impl AppState {
                 .await
             }
         }
-    }
-
-    /// Converts one object to the storage version of its resource.
-    pub async fn to_storage(&self, res: &Resource, obj: Value) -> ApiResult<Value> {
-        let Some(crd) = &res.crd else {
-            return crate::registry::convert::to_storage(res, obj);
-        };
-        if crd.storage_version == res.version {
-            return Ok(obj);
-        }
-        let mut storage = res.clone();
-        storage.version = crd.storage_version.clone();
-        let mut out = self.convert(&storage, vec![obj]).await?;
-        out.pop()
-            .ok_or_else(|| ApiError::internal("conversion returned no object"))
     }
 }

@@ -12,9 +12,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cellfed_apiserver::error::{ApiError, ApiResult, Cause};
-use cellfed_apiserver::list::{ListQuery, list};
 use cellfed_apiserver::registry::Resource;
-use cellfed_apiserver::write::{Part, WriteOpts, update};
+use cellfed_apiserver::registry::list::{ListQuery, list};
+use cellfed_apiserver::registry::write::{Part, WriteOpts, update};
 use cellfed_apiserver::{AppState, HeldUntilStored, ServeError, Server, WriteHook};
 use futures::future::BoxFuture;
 use serde_json::Value;
@@ -186,7 +186,7 @@ async fn simulate_from_now(
 
 /// One object's simulated writes; conflicts are left for the next round.
 async fn step(state: &AppState, res: &Resource, obj: &Value, sim: &SimConfig, opts: &WriteOpts) {
-    let now = cellfed_apiserver::meta::now();
+    let now = cellfed_apiserver::registry::meta::now();
     let writes = simulate(&res.api_version(), &res.kind, obj, &now, sim);
     let ns = obj
         .pointer("/metadata/namespace")

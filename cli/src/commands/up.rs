@@ -103,7 +103,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     config.admission_control_config_file = Some(webhook_auth.admission_config.clone());
     // member credentials live in Secrets: never in clear in the host's database
     config.encryption_provider_config = Some(
-        cellfed_apiserver::encryption::ensure_default_config(&host_dir)
+        cellfed_apiserver::storage::encryption::ensure_default_config(&host_dir)
             .context("writing the host's encryption configuration")?,
     );
     let host = cellfed_apiserver::Server::bind(config)

@@ -8,10 +8,10 @@ use cellfed_store::ListOptions;
 use serde_json::{Value, json};
 
 use crate::error::{ApiError, ApiResult};
+use crate::http::table::{IncludeObject, TableSpec};
 use crate::registry::Resource;
-use crate::selector::{FieldSelector, LabelSelector};
+use crate::registry::selector::{FieldSelector, LabelSelector};
 use crate::state::AppState;
-use crate::table::{IncludeObject, TableSpec};
 
 /// The list/watch query parameters.
 #[derive(Debug, Clone, Default)]
@@ -234,11 +234,11 @@ pub fn table_object(res: &Resource, l: Listed, include: IncludeObject) -> Value 
     if let Some(c) = l.continue_token {
         meta["continue"] = json!(c);
     }
-    crate::table::to_table(
+    crate::http::table::to_table(
         &table_spec(res),
         &l.items,
         meta,
         include,
-        &crate::meta::now(),
+        &crate::registry::meta::now(),
     )
 }

@@ -8,6 +8,7 @@
 pub mod cells;
 pub mod columns;
 pub mod duration;
+mod hpa;
 pub mod jsonpath;
 pub mod kinds;
 
