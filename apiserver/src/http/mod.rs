@@ -2,7 +2,8 @@
 //! [`crate::auth`], the request deadline, request metrics), resource paths and content
 //! negotiation ([`rest`]: JSON, YAML, [`protobuf`], [`table`]s), discovery, OpenAPI and the watch
 //! stream. It turns requests into calls of the registry ([`crate::registry`]) and answers with
-//! what the registry returns; no kind's rules live here.
+//! what the registry returns. Kinds' rules live in the registry (routing names one kind: the
+//! Namespace `finalize` subresource).
 
 pub mod deadline;
 pub mod discovery;

@@ -300,7 +300,7 @@ async fn route(
                 let l = list::list(state, &res, ns, &lq).await?;
                 let warnings = l.skipped.clone();
                 let body = if table {
-                    list::table_object(&res, l, include_object(q))
+                    crate::http::table::table_object(&res, l, include_object(q))
                 } else {
                     list::list_object(&res, l)
                 };
@@ -397,7 +397,7 @@ async fn route(
                 (Method::GET, _) => {
                     let obj = get(state, &res, ns, name).await?;
                     let body = if table {
-                        list::table_object(
+                        crate::http::table::table_object(
                             &res,
                             list::Listed {
                                 revision: obj

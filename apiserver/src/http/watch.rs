@@ -23,8 +23,9 @@ use tokio::sync::{Notify, mpsc};
 
 use crate::error::{ApiError, ApiResult, qualified};
 use crate::http::table::IncludeObject;
+use crate::http::table::table_spec;
 use crate::registry::Resource;
-use crate::registry::list::{ListQuery, list, table_spec};
+use crate::registry::list::{ListQuery, list};
 use crate::state::AppState;
 
 /// Default bytes one watch may have waiting for its client (`ServerConfig::watch_buffer_bytes`).
