@@ -472,7 +472,10 @@ async fn malformed_protobuf_bodies_are_rejected() {
         let req = http::Request::builder()
             .method(method)
             .uri(uri)
-            .header("content-type", cellfed_apiserver::protobuf::MEDIA_TYPE)
+            .header(
+                "content-type",
+                cellfed_apiserver::http::protobuf::MEDIA_TYPE,
+            )
             .header("accept", "application/vnd.kubernetes.protobuf, */*")
             .body(axum::body::Body::from(body))
             .unwrap();
@@ -493,8 +496,8 @@ async fn malformed_protobuf_bodies_are_rejected() {
     body.extend_from_slice(b"\x12\x07\x12\x05\x0a\x03\x0a\x01\x01");
     let (code, ct, bytes) = send("POST", uri, body).await;
     assert_eq!(code, 400);
-    assert_eq!(ct, cellfed_apiserver::protobuf::MEDIA_TYPE);
-    let status = cellfed_apiserver::protobuf::decode(&bytes).unwrap();
+    assert_eq!(ct, cellfed_apiserver::http::protobuf::MEDIA_TYPE);
+    let status = cellfed_apiserver::http::protobuf::decode(&bytes).unwrap();
     assert_eq!(status["kind"], "Status");
     assert_eq!(status["reason"], "BadRequest");
     assert!(
@@ -508,7 +511,7 @@ async fn malformed_protobuf_bodies_are_rejected() {
     assert_eq!(code, 400);
     let (code, _, bytes) = send("GET", uri, Vec::new()).await;
     assert_eq!(code, 200);
-    let list = cellfed_apiserver::protobuf::decode(&bytes).unwrap();
+    let list = cellfed_apiserver::http::protobuf::decode(&bytes).unwrap();
     assert_eq!(list["kind"], "DeploymentList");
     assert!(list["items"].as_array().is_none_or(Vec::is_empty), "{list}");
 }
@@ -555,7 +558,7 @@ async fn watches_stream_protobuf_frames_to_clients_that_prefer_it() {
         k8s_pb::apimachinery::pkg::apis::meta::v1::WatchEvent::decode(&buf[4..4 + n]).unwrap();
     assert_eq!(event.r#type.as_deref(), Some("ADDED"));
     let raw = event.object.and_then(|o| o.raw).unwrap();
-    let obj = cellfed_apiserver::protobuf::decode(&raw).unwrap();
+    let obj = cellfed_apiserver::http::protobuf::decode(&raw).unwrap();
     assert_eq!(obj["kind"], "ConfigMap");
     assert_eq!(obj["metadata"]["name"], "w");
     assert_eq!(obj["data"]["a"], "1");

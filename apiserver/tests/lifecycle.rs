@@ -18,7 +18,7 @@ fn cm(ns: &str, name: &str) -> Value {
 
 async fn gc_until(st: &cellfed_apiserver::AppState, what: &str, uri: &str, gone: bool) {
     eventually(10, what, || async {
-        cellfed_apiserver::gc::pass(st).await.unwrap();
+        cellfed_apiserver::registry::gc::pass(st).await.unwrap();
         let (code, _) = call(st, "GET", uri, "", "").await;
         ((code == 404) == gone).then_some(())
     })

@@ -174,7 +174,7 @@ async fn compaction_interval_forgets_history_and_expires_old_watches() {
 
 #[tokio::test]
 async fn compaction_rounds_take_turns_between_replicas() {
-    use cellfed_apiserver::compaction::{Outcome, Round, round};
+    use cellfed_apiserver::storage::compaction::{Outcome, Round, round};
     let dir = TempDir::new("compact-turns");
     let a = store(&dir).await;
     let b = store(&dir).await;
@@ -554,14 +554,14 @@ async fn crds_that_would_shadow_built_in_resources_are_refused() {
     // One stored before such CRDs were refused is not served, and deleting it keeps the Leases.
     let key = format!(
         "{}leases.coordination.k8s.io",
-        cellfed_apiserver::crd::CRD_PREFIX
+        cellfed_apiserver::registry::crd::CRD_PREFIX
     );
     let old = shadowing_crd("coordination.k8s.io", "leases", "Lease");
     st.store
         .create(&key, serde_json::to_vec(&old).unwrap(), 0)
         .await
         .unwrap();
-    cellfed_apiserver::crd::reload(&st).await.unwrap();
+    cellfed_apiserver::registry::crd::reload(&st).await.unwrap();
     let (code, _) = call(
         &st,
         "GET",

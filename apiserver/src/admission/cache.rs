@@ -125,7 +125,7 @@ impl WebhookCache {
     /// Follows the store until the task is aborted.
     pub async fn follow(self: Arc<Self>, store: Store) {
         let cache = self.clone();
-        crate::follow::follow(
+        crate::storage::follow::follow(
             store.clone(),
             PREFIX,
             "webhook configurations",

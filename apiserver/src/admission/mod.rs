@@ -44,8 +44,8 @@ pub use matching::{Coordinates, object_matches, rule_matches, selector_matches};
 
 use crate::error::{ApiError, ApiResult};
 use crate::registry::Resource;
+use crate::registry::write::WriteOpts;
 use crate::state::AppState;
-use crate::write::WriteOpts;
 use review::{Answer, CallFailed};
 
 /// The largest AdmissionReview response accepted (a mutating webhook's patch is rarely more
@@ -350,7 +350,7 @@ impl<'a> Admission<'a> {
         if patch.as_array().is_some_and(Vec::is_empty) {
             return Ok(false);
         }
-        let patched = match crate::patch::json::apply_json_patch(&sent, &patch) {
+        let patched = match crate::registry::patch::json::apply_json_patch(&sent, &patch) {
             Ok(p) => p,
             Err(e) => {
                 let why = format!("the JSON patch does not apply: {e}");

@@ -32,7 +32,7 @@ pub(super) async fn call(
     mut request: Value,
     mutating: bool,
 ) -> Result<Answer, CallFailed> {
-    let uid = crate::meta::new_uid();
+    let uid = crate::registry::meta::new_uid();
     request["uid"] = json!(uid);
     let review =
         json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": request});

@@ -38,7 +38,7 @@ pub fn check(
     }
     let mut obj = obj.clone();
     if res.namespaced {
-        crate::meta::metadata_mut(&mut obj)
+        crate::registry::meta::metadata_mut(&mut obj)
             .insert("namespace".into(), json!(namespace.unwrap_or_default()));
     }
     check_with(&*security.rbac.snapshot(), res, &obj, user)

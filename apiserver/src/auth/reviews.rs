@@ -27,7 +27,7 @@ pub async fn create(
     user: UserInfo,
     mut review: Value,
 ) -> ApiResult<(StatusCode, Value)> {
-    crate::write::check_type(res, &review)?;
+    crate::registry::write::check_type(res, &review)?;
     review["apiVersion"] = json!(res.api_version());
     review["kind"] = json!(res.kind);
     let spec = review.get("spec").cloned().unwrap_or_else(|| json!({}));
@@ -83,7 +83,7 @@ pub async fn create(
         _ => return Err(ApiError::method_not_allowed()),
     };
     review["status"] = status;
-    let meta = crate::meta::metadata_mut(&mut review);
+    let meta = crate::registry::meta::metadata_mut(&mut review);
     meta.insert("creationTimestamp".into(), Value::Null);
     Ok((StatusCode::CREATED, review))
 }

@@ -39,7 +39,7 @@ pub async fn create(
             "the API version in the data ({av}) does not match the expected API version ({API_VERSION})"
         )));
     }
-    let sa = crate::rest::get(state, sa_res, Some(namespace), name).await?;
+    let sa = crate::http::rest::get(state, sa_res, Some(namespace), name).await?;
     if sa.pointer("/metadata/deletionTimestamp").is_some() {
         return Err(ApiError::not_found("", "serviceaccounts", name));
     }
@@ -112,7 +112,7 @@ pub async fn create(
         json!({
             "apiVersion": API_VERSION,
             "kind": "TokenRequest",
-            "metadata": {"name": name, "namespace": namespace, "creationTimestamp": crate::meta::now()},
+            "metadata": {"name": name, "namespace": namespace, "creationTimestamp": crate::registry::meta::now()},
             "spec": spec,
             "status": {"token": token, "expirationTimestamp": expires},
         }),
@@ -171,7 +171,7 @@ async fn bound_object(state: &AppState, namespace: &str, bound: &Value) -> ApiRe
         .registry
         .find("", "v1", plural)
         .ok_or_else(ApiError::path_not_found)?;
-    let obj = crate::rest::get(state, &res, Some(namespace), &name).await?;
+    let obj = crate::http::rest::get(state, &res, Some(namespace), &name).await?;
     let uid = str_at(&obj, "/metadata/uid");
     let wanted = str_at(bound, "/uid");
     if !wanted.is_empty() && wanted != uid {

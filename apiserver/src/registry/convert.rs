@@ -131,7 +131,7 @@ fn is_cpu_current(m: &Value) -> bool {
 }
 
 fn set_annotation(obj: &mut Value, key: &str, value: String) {
-    let meta = crate::meta::metadata_mut(obj);
+    let meta = crate::registry::meta::metadata_mut(obj);
     let a = meta.entry("annotations").or_insert_with(|| json!({}));
     if !a.is_object() {
         *a = json!({});

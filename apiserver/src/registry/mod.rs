@@ -1,3 +1,8 @@
+//! The registry layer: every served resource and its rules, between admission above and storage
+//! encoding below. Reads ([`list`]) and writes ([`write`], [`patch`]) follow kube-apiserver's
+//! rules for names, metadata ([`meta`]), selectors, `/scale`, CRD schemas ([`crd`], [`schema`]),
+//! versions ([`convert`], CRD [`conversion`] webhooks) and owners ([`gc`]).
+//!
 //! The served resources: built-in kinds (stored generically as JSON) and the resources of
 //! established CRDs. Store keys are `/registry/<group>/<plural>/[<namespace>/]<name>` with the
 //! core group spelled `core`; all versions of one resource share these keys and are stored in
@@ -6,14 +11,24 @@
 //! [`builtin`] derives the built-in resources from k8s-openapi's types.
 
 mod builtin;
+pub mod conversion;
 pub mod convert;
+pub mod crd;
+pub mod gc;
+pub mod list;
+pub mod meta;
+pub mod patch;
+pub mod scale;
+pub mod schema;
+pub mod selector;
+pub mod write;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 
 use serde_json::Value;
 
-use crate::table::PrinterColumn;
+use crate::http::table::PrinterColumn;
 
 pub use builtin::builtins;
 pub(crate) use builtin::with_builtin_types;

@@ -2,7 +2,10 @@
 //! ClusterIP/NodePort allocation, simulated workload status), for tests and demos. No containers
 //! run: workload statuses are written as if they did.
 
+use std::sync::Arc;
+
 use anyhow::Context as _;
+use cellfed_member::Member;
 
 use super::apiserver::ApiserverArgs;
 
@@ -27,7 +30,7 @@ pub async fn run(args: MemberArgs) -> anyhow::Result<()> {
         return run_many(args).await;
     }
     let mut config = args.server.server_config()?;
-    config.member = Some(cellfed_apiserver::member::SimConfig { nodes: args.nodes });
+    let member = hook(&mut config, args.nodes);
     let server = cellfed_apiserver::Server::bind(config)
         .await
         .context("starting the member apiserver")?;
@@ -37,8 +40,18 @@ pub async fn run(args: MemberArgs) -> anyhow::Result<()> {
         args.nodes,
         server.kubeconfig_path().display()
     );
-    server.run_until(super::ctrl_c()).await.context("serving")?;
+    cellfed_member::run_until(server, member, super::ctrl_c())
+        .await
+        .context("serving")?;
     Ok(())
+}
+
+/// Plugs a member of `nodes` simulated nodes into `config`; the returned member's simulator runs
+/// next to the server (`cellfed_member::run_until`).
+pub(super) fn hook(config: &mut cellfed_apiserver::ServerConfig, nodes: u32) -> Arc<Member> {
+    let member = Arc::new(Member::new(cellfed_member::SimConfig { nodes }));
+    config.write_hook = Some(member.clone());
+    member
 }
 
 /// `--count N`: N members in this process, each with its own port, store and data directory.
@@ -66,7 +79,7 @@ async fn run_many(args: MemberArgs) -> anyhow::Result<()> {
                 .context("--listen port + --count overflows")?;
             config.listen.set_port(port);
         }
-        config.member = Some(cellfed_apiserver::member::SimConfig { nodes: args.nodes });
+        let member = hook(&mut config, args.nodes);
         let server = cellfed_apiserver::Server::bind(config)
             .await
             .with_context(|| format!("starting member {i}"))?;
@@ -75,13 +88,13 @@ async fn run_many(args: MemberArgs) -> anyhow::Result<()> {
             server.local_addr(),
             server.kubeconfig_path().display()
         );
-        servers.push(server);
+        servers.push((server, member));
     }
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let mut running = tokio::task::JoinSet::new();
-    for server in servers {
+    for (server, member) in servers {
         let mut stopped = stopped.clone();
-        running.spawn(server.run_until(async move {
+        running.spawn(cellfed_member::run_until(server, member, async move {
             let _ = stopped.wait_for(|s| *s).await;
         }));
     }

@@ -103,7 +103,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     config.admission_control_config_file = Some(webhook_auth.admission_config.clone());
     // member credentials live in Secrets: never in clear in the host's database
     config.encryption_provider_config = Some(
-        cellfed_apiserver::encryption::ensure_default_config(&host_dir)
+        cellfed_apiserver::storage::encryption::ensure_default_config(&host_dir)
             .context("writing the host's encryption configuration")?,
     );
     let host = cellfed_apiserver::Server::bind(config)
@@ -126,14 +126,14 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
             addr(&ports, &name),
             &mdir,
         );
-        config.member = Some(cellfed_apiserver::member::SimConfig { nodes: 3 });
+        let member = super::member::hook(&mut config, 3);
         config.tls_hosts = vec![cellfed_tunnel::protocol::default_tunnel_host(&name)];
         let server = cellfed_apiserver::Server::bind(config)
             .await
             .with_context(|| format!("starting {name}"))?;
         member_kubeconfigs.push((name.clone(), server.kubeconfig_path().to_path_buf()));
         tasks.spawn(labelled(
-            server.run_until(stopped(stop_rx.clone())),
+            cellfed_member::run_until(server, member, stopped(stop_rx.clone())),
             "member",
         ));
     }

@@ -8,6 +8,7 @@
 pub mod cells;
 pub mod columns;
 pub mod duration;
+mod hpa;
 pub mod jsonpath;
 pub mod kinds;
 
@@ -15,6 +16,9 @@ use serde_json::{Value, json};
 
 use columns::{AGE_DOC, NAME_DOC};
 use jsonpath::JsonPath;
+
+use crate::registry::Resource;
+use crate::registry::list::Listed;
 
 /// A CRD additionalPrinterColumn.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -184,6 +188,32 @@ pub fn to_table(
         "columnDefinitions": definitions,
         "rows": rows,
     })
+}
+
+/// The table columns for this resource.
+pub fn table_spec(res: &Resource) -> TableSpec<'_> {
+    match &res.crd {
+        Some(c) => TableSpec::Custom(&c.printer_columns),
+        None => TableSpec::Builtin {
+            group: &res.group,
+            kind: &res.kind,
+        },
+    }
+}
+
+/// A list as a Table (`as=Table`), columns as [`table_spec`] gives them.
+pub fn table_object(res: &Resource, l: Listed, include: IncludeObject) -> Value {
+    let mut meta = json!({"resourceVersion": l.revision.to_string()});
+    if let Some(c) = l.continue_token {
+        meta["continue"] = json!(c);
+    }
+    to_table(
+        &table_spec(res),
+        &l.items,
+        meta,
+        include,
+        &crate::registry::meta::now(),
+    )
 }
 
 #[cfg(test)]

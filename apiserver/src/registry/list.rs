@@ -1,4 +1,5 @@
-//! List: selectors, limit/continue, resourceVersion semantics, tables. Watch is in `watch`.
+//! List: selectors, limit/continue, resourceVersion semantics. Tables of a list are printed by
+//! `http::table`; watch is in `http::watch`.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -9,9 +10,8 @@ use serde_json::{Value, json};
 
 use crate::error::{ApiError, ApiResult};
 use crate::registry::Resource;
-use crate::selector::{FieldSelector, LabelSelector};
+use crate::registry::selector::{FieldSelector, LabelSelector};
 use crate::state::AppState;
-use crate::table::{IncludeObject, TableSpec};
 
 /// The list/watch query parameters.
 #[derive(Debug, Clone, Default)]
@@ -210,35 +210,10 @@ pub async fn list(
     })
 }
 
-/// The table columns for this resource.
-pub fn table_spec(res: &Resource) -> TableSpec<'_> {
-    match &res.crd {
-        Some(c) => TableSpec::Custom(&c.printer_columns),
-        None => TableSpec::Builtin {
-            group: &res.group,
-            kind: &res.kind,
-        },
-    }
-}
-
 pub fn list_object(res: &Resource, l: Listed) -> Value {
     let mut meta = json!({"resourceVersion": l.revision.to_string()});
     if let Some(c) = l.continue_token {
         meta["continue"] = json!(c);
     }
     json!({"kind": res.list_kind(), "apiVersion": res.api_version(), "metadata": meta, "items": l.items})
-}
-
-pub fn table_object(res: &Resource, l: Listed, include: IncludeObject) -> Value {
-    let mut meta = json!({"resourceVersion": l.revision.to_string()});
-    if let Some(c) = l.continue_token {
-        meta["continue"] = json!(c);
-    }
-    crate::table::to_table(
-        &table_spec(res),
-        &l.items,
-        meta,
-        include,
-        &crate::meta::now(),
-    )
 }

@@ -12,16 +12,16 @@ use cellfed_store::Store;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
-use serde_json::json;
 use tokio::net::TcpListener;
 
-use cellfed_auth::service_account::{SigningKey, TokenAuthenticator, TokenIssuer, VerifyingKey};
-use cellfed_auth::token_file::TokenFile;
-use cellfed_auth::x509::ClientCa;
-
-use crate::auth::{Authenticator, Mode, PeerCertificates, RbacCache, Security};
-use crate::state::{AppState, Converter};
+use crate::auth::{Mode, PeerCertificates};
+use crate::state::{AppState, Converter, WriteHook};
 use crate::tls::{self, TlsError};
+
+mod startup;
+
+pub use startup::{DEFAULT_ISSUER, bootstrap};
+use startup::{ensure_tokens, security};
 
 /// What `cellfed apiserver` configures.
 #[derive(Clone)]
@@ -76,8 +76,9 @@ pub struct ServerConfig {
     /// default 5 minutes); each round compacts what is older than the revision seen at the
     /// previous one. Zero turns compaction off.
     pub compaction_interval: Duration,
-    /// Member-cluster semantics (`cellfed member`); None for the federation apiserver.
-    pub member: Option<crate::member::SimConfig>,
+    /// Called on every write before validation (`cellfed member` plugs its member-cluster
+    /// behaviour in here); None for the federation apiserver.
+    pub write_hook: Option<Arc<dyn WriteHook>>,
     /// Prefix of the store's tables (several planes can share one database).
     pub table_prefix: String,
     /// Bytes of events one watch may have waiting for its client before it is ended with a 410
@@ -130,12 +131,12 @@ impl ServerConfig {
             service_addresses: HashMap::new(),
             gc_interval: Duration::from_millis(500),
             compaction_interval: Duration::from_secs(300),
-            member: None,
+            write_hook: None,
             table_prefix: "cellfed".into(),
-            watch_buffer_bytes: crate::watch::DEFAULT_BUFFER_BYTES,
-            watch_buffer_total_bytes: crate::watch::DEFAULT_TOTAL_BYTES,
-            conversion_webhook_timeout: crate::conversion::DEFAULT_CONVERSION_TIMEOUT,
-            request_timeout: crate::deadline::DEFAULT_REQUEST_TIMEOUT,
+            watch_buffer_bytes: crate::http::watch::DEFAULT_BUFFER_BYTES,
+            watch_buffer_total_bytes: crate::http::watch::DEFAULT_TOTAL_BYTES,
+            conversion_webhook_timeout: crate::registry::conversion::DEFAULT_CONVERSION_TIMEOUT,
+            request_timeout: crate::http::deadline::DEFAULT_REQUEST_TIMEOUT,
             encryption_provider_config: None,
             admission_control_config_file: None,
             connection_limits: cellfed_pki::listen::Limits::default(),
@@ -191,217 +192,6 @@ pub struct Server {
     connection_limits: cellfed_pki::listen::Limits,
 }
 
-/// The default `--service-account-issuer` (kubeadm's).
-pub const DEFAULT_ISSUER: &str = "https://kubernetes.default.svc.cluster.local";
-
-/// Reads the token file, creating it with one `system:masters` admin token when `create`;
-/// returns the tokens and the one written to the kubeconfig (the first of a `system:masters`
-/// user, else the first).
-fn ensure_tokens(path: &Path, create: bool) -> Result<(TokenFile, Option<String>), ServeError> {
-    let err = |m: String| ServeError::ReadTokens {
-        path: path.into(),
-        message: m,
-    };
-    if !path.exists() && create {
-        let t = tls::random_token();
-        tls::write(path, &format!("{t},admin,admin,system:masters\n"))?;
-    }
-    let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
-    let records: Vec<&str> = text
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .collect();
-    let first = records
-        .iter()
-        .find(|l| l.contains(cellfed_auth::user::SYSTEM_PRIVILEGED_GROUP))
-        .or(records.first())
-        .and_then(|l| l.split(',').next())
-        .filter(|t| !t.starts_with('"'))
-        .map(str::to_string);
-    let tokens = TokenFile::parse(&text).map_err(|e| err(e.to_string()))?;
-    for warning in tokens.warnings() {
-        tracing::warn!(file = %path.display(), "{warning}");
-    }
-    Ok((tokens, first))
-}
-
-fn read_credentials(flag: &'static str, path: &Path) -> Result<Vec<u8>, ServeError> {
-    std::fs::read(path).map_err(|e| ServeError::ReadCredentials {
-        flag,
-        path: path.into(),
-        message: e.to_string(),
-    })
-}
-
-/// The ServiceAccount token authenticator and issuer of the configuration.
-fn service_accounts(
-    config: &ServerConfig,
-) -> Result<(TokenAuthenticator, TokenIssuer), ServeError> {
-    let flag = "--service-account-signing-key-file";
-    let signing_path = match &config.service_account_signing_key_file {
-        Some(p) => p.clone(),
-        None => {
-            let p = config.data_dir.join("sa.key");
-            if !p.exists() {
-                let pem = SigningKey::generate_pem().map_err(|e| ServeError::ReadCredentials {
-                    flag,
-                    path: p.clone(),
-                    message: e.to_string(),
-                })?;
-                tls::write(&p, &pem)?;
-            }
-            p
-        }
-    };
-    let bad =
-        |flag: &'static str, path: &Path, e: &dyn std::fmt::Display| ServeError::ReadCredentials {
-            flag,
-            path: path.into(),
-            message: e.to_string(),
-        };
-    let signing = SigningKey::from_pem(&read_credentials(flag, &signing_path)?)
-        .map_err(|e| bad(flag, &signing_path, &e))?;
-    let mut keys = Vec::new();
-    for path in &config.service_account_key_files {
-        let flag = "--service-account-key-file";
-        keys.extend(
-            VerifyingKey::all_from_pem(&read_credentials(flag, path)?)
-                .map_err(|e| bad(flag, path, &e))?,
-        );
-    }
-    keys.push(signing.verifying_key());
-    let issuers = if config.service_account_issuers.is_empty() {
-        vec![DEFAULT_ISSUER.to_string()]
-    } else {
-        config.service_account_issuers.clone()
-    };
-    let auth_err =
-        |e: cellfed_auth::service_account::Error| ServeError::ConfigureAuth(e.to_string());
-    let authenticator =
-        TokenAuthenticator::new(issuers.clone(), keys, config.api_audiences.clone())
-            .map_err(auth_err)?;
-    let issuer = TokenIssuer::new(issuers[0].clone(), config.api_audiences.clone(), signing)
-        .map_err(auth_err)?;
-    Ok((authenticator, issuer))
-}
-
-/// Writes kube's bootstrap ClusterRoles and ClusterRoleBindings that are not stored yet
-/// (kube-apiserver's `rbac/bootstrap-roles` post-start hook), so `kubectl get clusterroles` shows
-/// `cluster-admin`, `admin`, `edit`, `view` and the discovery roles; existing ones are left as
-/// they are.
-async fn ensure_bootstrap_rbac(state: &AppState) -> Result<(), crate::error::ApiError> {
-    use cellfed_auth::rbac::bootstrap;
-    let opts = crate::write::WriteOpts {
-        field_manager: "cellfed-apiserver".into(),
-        ..Default::default()
-    };
-    let to_json = |v: Result<serde_json::Value, serde_json::Error>| {
-        v.map_err(|e| crate::error::ApiError::internal(e.to_string()))
-    };
-    let mut objects = Vec::new();
-    for r in bootstrap::cluster_roles() {
-        objects.push((
-            "clusterroles",
-            "ClusterRole",
-            to_json(serde_json::to_value(r))?,
-        ));
-    }
-    for b in bootstrap::cluster_role_bindings() {
-        objects.push((
-            "clusterrolebindings",
-            "ClusterRoleBinding",
-            to_json(serde_json::to_value(b))?,
-        ));
-    }
-    for (plural, kind, mut obj) in objects {
-        let Some(res) = state.registry.find(cellfed_auth::rbac::GROUP, "v1", plural) else {
-            continue;
-        };
-        obj["apiVersion"] = json!(res.api_version());
-        obj["kind"] = json!(kind);
-        match crate::write::create(state, &res, None, obj, &opts).await {
-            Ok(_) => {}
-            Err(e) if e.code == 409 => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
-}
-
-/// Authentication and authorization as the configuration asks.
-async fn security(
-    config: &ServerConfig,
-    state: &AppState,
-    tokens: TokenFile,
-) -> Result<Security, ServeError> {
-    let client_ca = match &config.client_ca_file {
-        None => None,
-        Some(_) if config.insecure_http => {
-            return Err(ServeError::ConfigureAuth(
-                "--client-ca-file needs TLS: drop --insecure-http".into(),
-            ));
-        }
-        Some(path) => Some(
-            ClientCa::from_pem(
-                &read_credentials("--client-ca-file", path)?,
-                Arc::new(rustls::crypto::ring::default_provider()),
-            )
-            .map_err(|e| ServeError::ReadCredentials {
-                flag: "--client-ca-file",
-                path: path.clone(),
-                message: e.to_string(),
-            })?,
-        ),
-    };
-    let (service_accounts, issuer) = service_accounts(config)?;
-    if config.authorization_modes.is_empty() {
-        return Err(ServeError::ConfigureAuth(
-            "--authorization-mode needs at least one mode (RBAC or AlwaysAllow)".into(),
-        ));
-    }
-    let rbac = if config.authorization_modes.contains(&Mode::Rbac) {
-        ensure_bootstrap_rbac(state).await?;
-        RbacCache::load(&state.store).await?
-    } else {
-        RbacCache::bootstrap_only()
-    };
-    Ok(Security {
-        authn: Authenticator {
-            tokens: Some(tokens),
-            service_accounts: Some(service_accounts),
-            client_ca,
-            anonymous: config.anonymous_auth,
-        },
-        modes: config.authorization_modes.clone(),
-        rbac,
-        issuer: Some(issuer),
-    })
-}
-
-/// Creates `default`, `kube-system`, `kube-public`, `kube-node-lease` if missing; loads CRDs and
-/// webhook configurations.
-pub async fn bootstrap(state: &AppState) -> Result<(), crate::error::ApiError> {
-    crate::crd::reload(state).await?;
-    state.webhooks.refresh(&state.store).await?;
-    let Some(res) = state.registry.find("", "v1", "namespaces") else {
-        return Ok(());
-    };
-    let opts = crate::write::WriteOpts {
-        field_manager: "cellfed-apiserver".into(),
-        ..Default::default()
-    };
-    for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
-        let obj = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
-        match crate::write::create(state, &res, None, obj, &opts).await {
-            Ok(_) => {}
-            Err(e) if e.code == 409 => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
-}
-
 impl Server {
     /// Opens the store, bootstraps, prepares TLS/tokens/kubeconfig and binds the socket.
     pub async fn bind(config: ServerConfig) -> Result<Self, ServeError> {
@@ -418,22 +208,22 @@ impl Server {
             }
         };
         let store = match &config.encryption_provider_config {
-            Some(path) => {
-                store.with_value_transformer(crate::encryption::AtRest::from_path(path).map_err(
-                    |e| ServeError::ReadCredentials {
+            Some(path) => store.with_value_transformer(
+                crate::storage::encryption::AtRest::from_path(path).map_err(|e| {
+                    ServeError::ReadCredentials {
                         flag: "--encryption-provider-config",
                         path: path.clone(),
                         message: e.to_string(),
-                    },
-                )?)
-            }
+                    }
+                })?,
+            ),
             None => store,
         };
         let mut state = AppState::new(store);
         state.converter = config.converter.clone();
         state.conversion_timeout = config.conversion_webhook_timeout;
         state.request_timeout = config.request_timeout;
-        state.watches = Arc::new(crate::watch::Buffers::new(
+        state.watches = Arc::new(crate::http::watch::Buffers::new(
             config.watch_buffer_bytes,
             config.watch_buffer_total_bytes,
         ));
@@ -441,9 +231,7 @@ impl Server {
         if let Some(path) = &config.admission_control_config_file {
             state.webhook_credentials = Arc::new(crate::admission::credentials::load(path)?);
         }
-        state.member = config
-            .member
-            .map(|sim| Arc::new(crate::member::Member::new(sim)));
+        state.write_hook = config.write_hook.clone();
         let mut token = None;
         bootstrap(&state).await?;
         if !config.anonymous {
@@ -518,16 +306,14 @@ impl Server {
         self,
         shutdown: impl Future<Output = ()> + Send,
     ) -> Result<(), ServeError> {
-        let gc = tokio::spawn(crate::gc::run(self.state.clone(), self.gc_interval));
-        let compactor = tokio::spawn(crate::compaction::run(
+        let gc = tokio::spawn(crate::registry::gc::run(
+            self.state.clone(),
+            self.gc_interval,
+        ));
+        let compactor = tokio::spawn(crate::storage::compaction::run(
             self.state.store.clone(),
             self.compaction_interval,
         ));
-        let simulator = self
-            .state
-            .member
-            .clone()
-            .map(|m| tokio::spawn(crate::member::run_simulator(self.state.clone(), m)));
         let rbac = self
             .state
             .security
@@ -535,7 +321,7 @@ impl Server {
             .filter(|s| s.modes.contains(&Mode::Rbac))
             .map(|s| tokio::spawn(s.rbac.clone().follow(self.state.store.clone())));
         // what other replicas write: CRDs served and webhook configurations called here
-        let crds = tokio::spawn(crate::crd::follow(self.state.clone()));
+        let crds = tokio::spawn(crate::registry::crd::follow(self.state.clone()));
         let webhooks = tokio::spawn(self.state.webhooks.clone().follow(self.state.store.clone()));
         let router = crate::router(self.state.clone());
         let acceptor = self.tls.map(tokio_rustls::TlsAcceptor::from);
@@ -584,7 +370,7 @@ impl Server {
         let _ = gc.await;
         compactor.abort();
         let _ = compactor.await;
-        for task in simulator.into_iter().chain(rbac).chain([crds, webhooks]) {
+        for task in rbac.into_iter().chain([crds, webhooks]) {
             task.abort();
             let _ = task.await;
         }

@@ -4,9 +4,9 @@
 use serde_json::{Value, json};
 
 use crate::error::{ApiResult, Cause};
+use crate::http::table::PrinterColumn;
 use crate::registry::{ConversionStrategy, CrdInfo, Registry, Resource, ScalePaths};
 use crate::state::AppState;
-use crate::table::PrinterColumn;
 
 /// The prefix CRDs are stored under.
 pub const CRD_PREFIX: &str = "/registry/apiextensions.k8s.io/customresourcedefinitions/";
@@ -335,7 +335,7 @@ pub async fn follow(state: AppState) {
         }
     };
     // writes through this server reload at once too; a second reload costs one LIST
-    crate::follow::follow(
+    crate::storage::follow::follow(
         store.clone(),
         CRD_PREFIX,
         "custom resource definitions",

@@ -3,7 +3,9 @@
 //! and deletion and creation of an object — each a watch with a field selector on one name.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+mod support;
+
+use support::common;
 
 const DEPLOY: &str = r#"
 apiVersion: apps/v1
@@ -23,10 +25,7 @@ const CM: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: app, namespa
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_wait_for_conditions_values_deletion_and_creation() {
-    let s = common::start_with("kubectl-wait", |c| {
-        c.member = Some(cellfed_apiserver::member::SimConfig::default());
-    })
-    .await;
+    let s = support::start_member("kubectl-wait").await;
     s.kubectl_ok(&["apply", "-f", "-"], Some(DEPLOY)).await;
 
     // a condition the simulated controller sets

@@ -86,11 +86,7 @@ pub fn encode_checked(res: &Resource, name: &str, obj: &Value) -> ApiResult<Vec<
             ),
         ));
     }
-    let mut o = obj.clone();
-    if let Some(m) = o.get_mut("metadata").and_then(Value::as_object_mut) {
-        m.remove("resourceVersion");
-    }
-    let bytes = serde_json::to_vec(&o).map_err(|e| ApiError::internal(e.to_string()))?;
+    let bytes = super::codec::encode(obj)?;
     if bytes.len() > MAX_OBJECT_BYTES {
         return Err(refused(
             res,

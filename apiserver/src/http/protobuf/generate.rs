@@ -308,14 +308,14 @@ fn camel(snake: &str) -> String {
 #[test]
 fn descriptors_match_k8s_pb() {
     let generated = generate();
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/protobuf/descriptors.txt");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/http/protobuf/descriptors.txt");
     if std::env::var_os("CELLFED_WRITE_DESCRIPTORS").is_some() {
         std::fs::write(&path, &generated).expect("writable descriptors.txt");
     }
     let committed = std::fs::read_to_string(&path).unwrap_or_default();
     assert!(
         committed == generated,
-        "apiserver/src/protobuf/descriptors.txt is not what the generator produces from k8s-pb and \
+        "apiserver/src/http/protobuf/descriptors.txt is not what the generator produces from k8s-pb and \
          k8s-openapi; rerun with CELLFED_WRITE_DESCRIPTORS=1 and commit it"
     );
 }

@@ -51,7 +51,7 @@ pub fn to_scale(res: &Resource, obj: &Value) -> Value {
                 pairs.sort();
                 pairs.join(",")
             }
-            other => crate::selector::label_selector_string(other),
+            other => crate::registry::selector::label_selector_string(other),
         })
         .unwrap_or_default();
     let m = obj.get("metadata").cloned().unwrap_or(json!({}));
@@ -113,7 +113,7 @@ pub fn apply_scale(res: &Resource, mut obj: Value, scale: &Value) -> ApiResult<V
         .pointer("/metadata/resourceVersion")
         .filter(|v| v.as_str().is_some_and(|s| !s.is_empty()))
     {
-        crate::meta::metadata_mut(&mut obj).insert("resourceVersion".into(), rv.clone());
+        crate::registry::meta::metadata_mut(&mut obj).insert("resourceVersion".into(), rv.clone());
     }
     Ok(obj)
 }

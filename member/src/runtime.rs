@@ -1,31 +1,47 @@
-//! The I/O half of `cellfed member`: the admission step the write path calls (defaulting of
-//! built-ins, Service ClusterIP/NodePort allocation with immutability), and the controller loop that
-//! moves workload statuses forward with the pure simulator.
+//! The I/O half of `cellfed member`: the write hook the apiserver calls (defaulting of built-ins,
+//! Service ClusterIP/NodePort allocation with immutability), and the controller loop that moves
+//! workload statuses forward with the pure simulator.
 //!
 //! Allocation holds no memory of its own: each Service write rebuilds the allocator from the
 //! Services in the store, under a lock held until the write is stored, so dry-runs, no-ops and
 //! failed writes can never leak an address or a port.
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
+use cellfed_apiserver::error::{ApiError, ApiResult, Cause};
+use cellfed_apiserver::registry::Resource;
+use cellfed_apiserver::registry::list::{ListQuery, list};
+use cellfed_apiserver::registry::write::{Part, WriteOpts, update};
+use cellfed_apiserver::{AppState, HeldUntilStored, ServeError, Server, WriteHook};
+use futures::future::BoxFuture;
 use serde_json::Value;
-use tokio::sync::{Mutex, MutexGuard};
+use tokio::sync::Mutex;
 
 use super::{Allocator, FieldError, SimConfig, apply_defaults, simulate};
-use crate::error::{ApiError, ApiResult, Cause};
-use crate::list::{ListQuery, list};
-use crate::registry::Resource;
-use crate::state::AppState;
-use crate::write::{Part, WriteOpts, update};
 
-/// Member semantics switched on in a server.
+/// Member semantics for one server: its write hook (`ServerConfig::write_hook`) and the shape of
+/// the cluster the simulator pretends to run.
 #[derive(Debug, Default)]
 pub struct Member {
     /// Simulated cluster shape.
     pub sim: SimConfig,
     /// Serialises Service allocations until they are stored.
-    services: Mutex<()>,
+    services: Arc<Mutex<()>>,
+}
+
+impl WriteHook for Member {
+    fn admit<'a>(
+        &'a self,
+        state: &'a AppState,
+        res: &'a Resource,
+        live: Option<&'a Value>,
+        obj: &'a mut Value,
+    ) -> BoxFuture<'a, ApiResult<Option<HeldUntilStored>>> {
+        Box::pin(self.admit(state, res, live, obj))
+    }
 }
 
 impl Member {
@@ -33,7 +49,7 @@ impl Member {
     pub fn new(sim: SimConfig) -> Self {
         Self {
             sim,
-            services: Mutex::new(()),
+            services: Arc::default(),
         }
     }
 
@@ -45,12 +61,12 @@ impl Member {
         res: &Resource,
         live: Option<&Value>,
         obj: &mut Value,
-    ) -> ApiResult<Option<MutexGuard<'_, ()>>> {
+    ) -> ApiResult<Option<HeldUntilStored>> {
         apply_defaults(&res.api_version(), &res.kind, obj);
         if !(res.group.is_empty() && res.kind == "Service") {
             return Ok(None);
         }
-        let guard = self.services.lock().await;
+        let guard = self.services.clone().lock_owned().await;
         let services = list(state, res, None, &ListQuery::parse(res, &HashMap::new())?).await?;
         let others: Vec<Value> = services
             .items
@@ -73,7 +89,7 @@ impl Member {
                 errors.iter().map(cause).collect(),
             ));
         }
-        Ok(Some(guard))
+        Ok(Some(Box::new(guard)))
     }
 }
 
@@ -85,6 +101,21 @@ fn cause(e: &FieldError) -> Cause {
         message: s("message"),
         field: s("field"),
     }
+}
+
+/// Serves `server` with the simulated workload controllers of `member` (the hook the server was
+/// configured with) running next to it, until `shutdown` resolves; the simulator is stopped
+/// before this returns, so nothing of the member uses the store any more.
+pub async fn run_until(
+    server: Server,
+    member: Arc<Member>,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), ServeError> {
+    let simulator = tokio::spawn(run_simulator(server.state().clone(), member));
+    let served = server.run_until(shutdown).await;
+    simulator.abort();
+    let _ = simulator.await;
+    served
 }
 
 /// The workload kinds the simulator moves forward.
@@ -102,7 +133,7 @@ const SIMULATED: [(&str, &str, &str); 5] = [
 /// event) — one object per change, so a member holding thousands of workloads does no work for
 /// a change to another object. A broken watch (compaction, a slow reader) lists again. Runs
 /// until the task is dropped.
-pub async fn run_simulator(state: AppState, member: std::sync::Arc<Member>) {
+pub async fn run_simulator(state: AppState, member: Arc<Member>) {
     let opts = WriteOpts {
         field_manager: "cellfed-member-simulator".into(),
         ..Default::default()
@@ -155,7 +186,7 @@ async fn simulate_from_now(
 
 /// One object's simulated writes; conflicts are left for the next round.
 async fn step(state: &AppState, res: &Resource, obj: &Value, sim: &SimConfig, opts: &WriteOpts) {
-    let now = crate::meta::now();
+    let now = cellfed_apiserver::registry::meta::now();
     let writes = simulate(&res.api_version(), &res.kind, obj, &now, sim);
     let ns = obj
         .pointer("/metadata/namespace")

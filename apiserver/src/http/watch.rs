@@ -22,10 +22,11 @@ use serde_json::{Value, json};
 use tokio::sync::{Notify, mpsc};
 
 use crate::error::{ApiError, ApiResult, qualified};
-use crate::list::{ListQuery, list, table_spec};
+use crate::http::table::IncludeObject;
+use crate::http::table::table_spec;
 use crate::registry::Resource;
+use crate::registry::list::{ListQuery, list};
 use crate::state::AppState;
-use crate::table::IncludeObject;
 
 /// Default bytes one watch may have waiting for its client (`ServerConfig::watch_buffer_bytes`).
 pub const DEFAULT_BUFFER_BYTES: usize = 16 * 1024 * 1024;
@@ -405,12 +406,12 @@ impl Renderer<'_> {
                     .pointer("/metadata/resourceVersion")
                     .cloned()
                     .unwrap_or(Value::Null);
-                crate::table::to_table(
+                crate::http::table::to_table(
                     &table_spec(self.res),
                     &[obj],
                     json!({"resourceVersion": rv}),
                     include,
-                    &crate::meta::now(),
+                    &crate::registry::meta::now(),
                 )
             }
         }
@@ -419,7 +420,7 @@ impl Renderer<'_> {
     /// One event as the stream carries it: a JSON line, or a protobuf frame.
     fn line(&self, kind: &str, object: Value) -> Bytes {
         match self.render {
-            Render::Protobuf => crate::protobuf::watch_frame(kind, &object).into(),
+            Render::Protobuf => crate::http::protobuf::watch_frame(kind, &object).into(),
             _ => event_line(kind, object).into(),
         }
     }

@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 
 pub use index::{Action, Index, Meta};
 
-use crate::meta::finalizers;
+use crate::registry::meta::finalizers;
 use crate::state::AppState;
 
 /// Everything the collector looks after.
@@ -156,12 +156,15 @@ async fn apply(store: &Store, action: &Action) -> Result<bool> {
     };
     match action {
         Action::Delete { .. } => {
-            let m = crate::meta::metadata_mut(&mut obj);
-            m.insert("deletionTimestamp".into(), json!(crate::meta::now()));
+            let m = crate::registry::meta::metadata_mut(&mut obj);
+            m.insert(
+                "deletionTimestamp".into(),
+                json!(crate::registry::meta::now()),
+            );
             m.insert("deletionGracePeriodSeconds".into(), json!(0));
         }
         Action::RemoveOwnerRef { owner, .. } => {
-            let m = crate::meta::metadata_mut(&mut obj);
+            let m = crate::registry::meta::metadata_mut(&mut obj);
             if let Some(refs) = m.get_mut("ownerReferences").and_then(Value::as_array_mut) {
                 refs.retain(|r| r.get("uid").and_then(Value::as_str) != Some(owner.as_str()));
                 if refs.is_empty() {
@@ -174,7 +177,7 @@ async fn apply(store: &Store, action: &Action) -> Result<bool> {
                 .into_iter()
                 .filter(|f| f != finalizer)
                 .collect();
-            let m = crate::meta::metadata_mut(&mut obj);
+            let m = crate::registry::meta::metadata_mut(&mut obj);
             if rest.is_empty() {
                 m.remove("finalizers");
             } else {
@@ -187,7 +190,15 @@ async fn apply(store: &Store, action: &Action) -> Result<bool> {
     let r = if obj.pointer("/metadata/deletionTimestamp").is_some() && finalizers(&obj).is_empty() {
         store.delete(key, Some(rev)).await.map(|_| ())
     } else {
-        store.update(key, encode(obj), rev, 0).await.map(|_| ())
+        store
+            .update(
+                key,
+                crate::storage::codec::encode(&obj).unwrap_or_default(),
+                rev,
+                0,
+            )
+            .await
+            .map(|_| ())
     };
     settle(key, r)
 }
@@ -202,11 +213,4 @@ fn settle(key: &str, r: Result<(), StoreError>) -> Result<bool> {
             source,
         }),
     }
-}
-
-fn encode(mut obj: Value) -> Vec<u8> {
-    if let Some(m) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
-        m.remove("resourceVersion");
-    }
-    serde_json::to_vec(&obj).unwrap_or_default()
 }

@@ -2,6 +2,9 @@
 //! description and how its cell is read ([`Cell`]: a field, a count, a selector, or a small
 //! formatter from [`super::cells`]). Pod and Event, whose cells share one computation, keep a
 //! printer function in [`super::columns`].
+//!
+//! Pure data, one entry per kind: this module is long because kube prints many kinds, not because
+//! it holds logic (every computation lives in `cells`, `columns` or `hpa`).
 
 use serde_json::{Value, json};
 
@@ -10,6 +13,7 @@ use super::columns::{
     AGE_DOC, NAME_DOC, age_of, container_field, len, map_string, selector_string,
 };
 use super::duration::age;
+use super::hpa::hpa_targets;
 
 /// How one cell is read from an object.
 #[derive(Clone, Copy)]

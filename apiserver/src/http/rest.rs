@@ -10,14 +10,16 @@ use cellfed_auth::UserInfo;
 use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use serde_json::{Value, json};
 
+use crate::MAX_BODY_BYTES;
 use crate::error::{ApiError, ApiResult};
-use crate::list::{self, ListQuery};
+use crate::http::discovery;
+use crate::http::table::IncludeObject;
+use crate::http::watch::{self, Render};
 use crate::registry::Resource;
+use crate::registry::list::{self, ListQuery};
+use crate::registry::patch;
+use crate::registry::write::{self, FieldValidation, Outcome, Part, WriteOpts};
 use crate::state::AppState;
-use crate::table::IncludeObject;
-use crate::watch::{self, Render};
-use crate::write::{self, FieldValidation, Outcome, Part, WriteOpts};
-use crate::{MAX_BODY_BYTES, discovery, patch};
 
 /// What a resource path names.
 #[derive(Debug, Clone)]
@@ -33,11 +35,11 @@ struct Target {
 /// The response for `body`: protobuf when the client prefers it and the kind has a protobuf
 /// form, JSON otherwise.
 fn respond(headers: &HeaderMap, code: StatusCode, body: &Value, warnings: &[String]) -> Response {
-    let proto = crate::protobuf::preferred(headers)
-        .then(|| crate::protobuf::encode(body))
+    let proto = crate::http::protobuf::preferred(headers)
+        .then(|| crate::http::protobuf::encode(body))
         .flatten();
     let (content_type, bytes) = match proto {
-        Some(b) => (crate::protobuf::MEDIA_TYPE, Body::from(b)),
+        Some(b) => (crate::http::protobuf::MEDIA_TYPE, Body::from(b)),
         None => ("application/json", Body::from(body.to_string())),
     };
     let mut r = (code, bytes).into_response();
@@ -53,10 +55,10 @@ fn respond(headers: &HeaderMap, code: StatusCode, body: &Value, warnings: &[Stri
 
 /// The fallback handler: discovery below group/version and all resource requests.
 pub async fn dispatch(State(state): State<AppState>, req: Request) -> Response {
-    let proto = crate::protobuf::preferred(req.headers());
+    let proto = crate::http::protobuf::preferred(req.headers());
     match handle(state, req).await {
         Ok(r) => r,
-        Err(e) if proto => crate::protobuf::error_response(e),
+        Err(e) if proto => crate::http::protobuf::error_response(e),
         Err(e) => e.into_response(),
     }
 }
@@ -183,7 +185,7 @@ pub(crate) fn decode_body(headers: &HeaderMap, body: &Bytes) -> ApiResult<Value>
             .map_err(|e| {
                 ApiError::bad_request(format!("error converting YAML to JSON: yaml: {e}"))
             }),
-        "application/vnd.kubernetes.protobuf" => crate::protobuf::decode(body),
+        "application/vnd.kubernetes.protobuf" => crate::http::protobuf::decode(body),
         other => Err(ApiError::unsupported_media_type(other)),
     }
 }
@@ -258,7 +260,7 @@ fn watch_render(
 ) -> Render {
     if table {
         Render::Table(include_object(q))
-    } else if res.crd.is_none() && crate::protobuf::preferred(headers) {
+    } else if res.crd.is_none() && crate::http::protobuf::preferred(headers) {
         Render::Protobuf
     } else {
         Render::Object
@@ -298,7 +300,7 @@ async fn route(
                 let l = list::list(state, &res, ns, &lq).await?;
                 let warnings = l.skipped.clone();
                 let body = if table {
-                    list::table_object(&res, l, include_object(q))
+                    crate::http::table::table_object(&res, l, include_object(q))
                 } else {
                     list::list_object(&res, l)
                 };
@@ -388,14 +390,14 @@ async fn route(
                     Ok(respond(
                         headers,
                         StatusCode::OK,
-                        &crate::scale::to_scale(&res, &obj),
+                        &crate::registry::scale::to_scale(&res, &obj),
                         &[],
                     ))
                 }
                 (Method::GET, _) => {
                     let obj = get(state, &res, ns, name).await?;
                     let body = if table {
-                        list::table_object(
+                        crate::http::table::table_object(
                             &res,
                             list::Listed {
                                 revision: obj
@@ -418,12 +420,12 @@ async fn route(
                     let opts = write_opts(headers, q, user)?;
                     let scale = decode_body(headers, &body)?;
                     let obj = get(state, &res, ns, name).await?;
-                    let new = crate::scale::apply_scale(&res, obj, &scale)?;
+                    let new = crate::registry::scale::apply_scale(&res, obj, &scale)?;
                     let out = write::update(state, &res, ns, name, new, Part::Main, &opts).await?;
                     Ok(respond(
                         headers,
                         StatusCode::OK,
-                        &crate::scale::to_scale(&res, &out.object),
+                        &crate::registry::scale::to_scale(&res, &out.object),
                         &out.warnings,
                     ))
                 }
@@ -523,12 +525,12 @@ async fn patch_object(
         }
         let live_for_patch = live.as_ref().map(|l| {
             if sub == Some("scale") {
-                crate::scale::to_scale(res, l)
+                crate::registry::scale::to_scale(res, l)
             } else {
                 l.clone()
             }
         });
-        let now = crate::meta::now();
+        let now = crate::registry::meta::now();
         let req = patch::PatchRequest {
             api_version: if sub == Some("scale") {
                 "autoscaling/v1"
@@ -559,7 +561,7 @@ async fn patch_object(
         })?;
         let Some(live) = live else {
             // Server-side apply of a missing object creates it.
-            let m = crate::meta::metadata_mut(&mut patched);
+            let m = crate::registry::meta::metadata_mut(&mut patched);
             m.insert("name".into(), json!(name));
             let create_opts = WriteOpts {
                 applied: patch_type == patch::PatchType::Apply,
@@ -570,14 +572,14 @@ async fn patch_object(
         };
         let live_rv = live.pointer("/metadata/resourceVersion").cloned();
         let new = if sub == Some("scale") {
-            crate::scale::apply_scale(res, live.clone(), &patched)?
+            crate::registry::scale::apply_scale(res, live.clone(), &patched)?
         } else {
             patched
         };
         let pinned = new.pointer("/metadata/resourceVersion").cloned() != live_rv;
         let mut new = new;
         if new.pointer("/metadata/resourceVersion").is_none() {
-            crate::meta::metadata_mut(&mut new).insert(
+            crate::registry::meta::metadata_mut(&mut new).insert(
                 "resourceVersion".into(),
                 live_rv.clone().unwrap_or(Value::Null),
             );
@@ -590,7 +592,7 @@ async fn patch_object(
         match write::update(state, res, ns, name, new, part, opts).await {
             Ok(mut out) => {
                 if sub == Some("scale") {
-                    out.object = crate::scale::to_scale(res, &out.object);
+                    out.object = crate::registry::scale::to_scale(res, &out.object);
                 }
                 return Ok((StatusCode::OK, out));
             }

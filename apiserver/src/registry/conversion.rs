@@ -33,7 +33,7 @@ pub async fn webhook_convert(
     let fail = |e: WebhookError| {
         ApiError::internal(format!("conversion webhook for {crd_name} failed: {e}"))
     };
-    let uid = crate::meta::new_uid();
+    let uid = crate::registry::meta::new_uid();
     let review = json!({
         "kind": "ConversionReview",
         "apiVersion": "apiextensions.k8s.io/v1",

@@ -154,7 +154,7 @@ pub fn classify(
         _ => return None,
     };
     let verb = match *method {
-        Method::GET if crate::deadline::is_watch(path, query) => "WATCH",
+        Method::GET if crate::http::deadline::is_watch(path, query) => "WATCH",
         Method::GET if named => "GET",
         Method::GET => "LIST",
         Method::POST => "CREATE",
