@@ -191,6 +191,12 @@ impl Apiserver {
 
     /// Starts it again on the same port with the same data.
     pub fn restart(&mut self) {
+        self.restart_with_args(&[]);
+    }
+
+    /// Starts it again on the same port with the same data and `extra` flags (a kind cluster
+    /// is only powered on again).
+    pub fn restart_with_args(&mut self, extra: &[String]) {
         assert_ne!(
             self.command, "shared",
             "{} is served by a shared process",
@@ -202,11 +208,12 @@ impl Apiserver {
             return;
         }
         self.stop();
-        let again = Self::start_as(
+        let again = Self::start_with_args(
             &self.command.clone(),
             &self.name,
             self.data_dir.clone(),
             self.port,
+            extra,
         );
         *self = again;
     }

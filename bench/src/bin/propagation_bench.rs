@@ -49,6 +49,10 @@ struct Args {
     /// (KubeFedCluster proxyURL), as members behind NAT are.
     #[arg(long, conflicts_with = "one_member_process")]
     tunnel: bool,
+    /// The host apiserver's `--sqlite-synchronous` (`full`, its default, or `normal`): what the
+    /// durability of every commit costs the applies (the host is restarted with it first).
+    #[arg(long)]
+    host_sqlite_synchronous: Option<String>,
 }
 
 const WRITES: &[&str] = &["CREATE", "UPDATE", "PATCH", "DELETE"];
@@ -319,6 +323,11 @@ fn main() -> Result<()> {
     } else {
         Env::start(args.members)
     };
+    if let Some(level) = &args.host_sqlite_synchronous {
+        env.host
+            .restart_with_args(&[format!("--sqlite-synchronous={level}")]);
+        println!("host apiserver: --sqlite-synchronous={level}");
+    }
     for ns in ["bench", "apply-fed", "apply-cm"] {
         env.host.kubectl_stdin(
             &["apply", "-f", "-"],
