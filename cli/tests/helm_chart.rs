@@ -726,6 +726,10 @@ fn default_layout_renders_no_apiserver() {
         "the classic layout renders apiserver objects"
     );
     assert!(!docs.iter().any(|d| d["kind"] == "PodDisruptionBudget"));
+    assert!(
+        !docs.iter().any(|d| d["kind"] == "Job"),
+        "the classic layout renders a bootstrap Job"
+    );
     for name in ["fed-cellfed-controller", "fed-cellfed-webhook"] {
         let d = find(&docs, "Deployment", name);
         assert!(
@@ -819,4 +823,388 @@ fn ha_layout_needs_a_storage_secret() {
         .arg(chart_dir()));
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("apiserver.storage.existingSecret"));
+}
+
+fn ha_values() -> [&'static str; 4] {
+    [
+        "--set",
+        "apiserver.enabled=true",
+        "--set",
+        "apiserver.storage.existingSecret=cellfed-db",
+    ]
+}
+
+fn strings(v: &serde_json::Value) -> Vec<String> {
+    v.as_array()
+        .unwrap_or_else(|| panic!("not a list: {v}"))
+        .iter()
+        .map(|a| a.as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Issue 13: in the seed layout the federation API goes into the in-chart apiserver through a
+/// hook Job, and nothing of it into the host: no CRDs, FederatedTypeConfigs, KubeFedConfig,
+/// webhook configurations or RBAC rendered for the host.
+#[test]
+fn ha_layout_bootstraps_its_apiserver_with_a_hook_job_not_the_host() {
+    let docs = render(&ha_values());
+    let job = find(&docs, "Job", "fed-cellfed-apiserver-bootstrap");
+    let annotations = &job["metadata"]["annotations"];
+    assert_eq!(annotations["helm.sh/hook"], "post-install,post-upgrade");
+    assert_eq!(
+        annotations["helm.sh/hook-delete-policy"],
+        "before-hook-creation,hook-succeeded"
+    );
+    assert_eq!(job["spec"]["backoffLimit"], 6);
+    let pod = &job["spec"]["template"]["spec"];
+    assert_eq!(pod["restartPolicy"], "Never");
+    assert_eq!(pod["automountServiceAccountToken"], false);
+    let account = pod["serviceAccountName"].as_str().unwrap();
+    assert_eq!(account, "fed-cellfed-apiserver-bootstrap");
+    find(&docs, "ServiceAccount", account);
+    assert!(
+        rules_of(&docs, account).is_empty(),
+        "the bootstrap Job's account has host rights"
+    );
+    let args = strings(&pod["containers"][0]["args"]);
+    assert_eq!(
+        args,
+        [
+            "bootstrap",
+            "--kubeconfig=/apiserver/kubeconfig",
+            "--kubefed-namespace=kube-federation-system",
+            "--webhook-service=fed-cellfed-webhook",
+            "--webhook-ca-file=/webhook-certs/ca.crt",
+            "--kubefed-admission=true",
+            "--default-types=true",
+            "--timeout=5m",
+        ]
+    );
+    // it mounts the apiserver's kubeconfig and the webhook's CA, not the webhook's key
+    let volumes = pod["volumes"].as_array().unwrap();
+    let secret_items = |secret: &str| -> Vec<String> {
+        let v = volumes
+            .iter()
+            .find(|v| v["secret"]["secretName"] == secret)
+            .unwrap_or_else(|| panic!("no volume of Secret {secret}"));
+        v["secret"]["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["key"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(secret_items("fed-cellfed-apiserver-pki"), ["kubeconfig"]);
+    assert_eq!(secret_items("fed-cellfed-webhook-certs"), ["ca.crt"]);
+
+    // none of the federation API for the host
+    for kind in [
+        "CustomResourceDefinition",
+        "FederatedTypeConfig",
+        "KubeFedConfig",
+        "ValidatingWebhookConfiguration",
+        "MutatingWebhookConfiguration",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "Role",
+        "RoleBinding",
+    ] {
+        let found: Vec<_> = docs
+            .iter()
+            .filter(|d| d["kind"] == kind)
+            .map(|d| d["metadata"]["name"].clone())
+            .collect();
+        assert!(
+            found.is_empty(),
+            "the HA layout renders {kind} {found:?} for the host"
+        );
+    }
+    // the webhook still gets its serving certificate
+    find(&docs, "Secret", "fed-cellfed-webhook-certs");
+
+    // values reach the Job's flags
+    let docs = render(&[
+        "--set",
+        "apiserver.enabled=true",
+        "--set",
+        "apiserver.storage.existingSecret=cellfed-db",
+        "--set",
+        "webhook.kubefedAdmission=false",
+        "--set",
+        "federation.defaultTypes=false",
+        "--set",
+        "apiserver.bootstrap.backoffLimit=2",
+    ]);
+    let job = find(&docs, "Job", "fed-cellfed-apiserver-bootstrap");
+    let args = strings(&job["spec"]["template"]["spec"]["containers"][0]["args"]);
+    assert!(
+        args.contains(&"--kubefed-admission=false".to_string()),
+        "{args:?}"
+    );
+    assert!(
+        args.contains(&"--default-types=false".to_string()),
+        "{args:?}"
+    );
+    assert_eq!(job["spec"]["backoffLimit"], 2);
+}
+
+/// The Job's command line as rendered, its mounted paths pointing at local copies: the
+/// in-chart apiserver's kubeconfig replaced by `kubeconfig` (a test server's), every other
+/// mounted Secret key written from the rendered Secret.
+fn job_command(docs: &[serde_json::Value], kubeconfig: &Path, dir: &Path) -> Vec<String> {
+    use base64::Engine as _;
+    let job = find(docs, "Job", "fed-cellfed-apiserver-bootstrap");
+    let pod = &job["spec"]["template"]["spec"];
+    let mut args = strings(&pod["containers"][0]["args"]);
+    for mount in pod["containers"][0]["volumeMounts"].as_array().unwrap() {
+        let volume = pod["volumes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["name"] == mount["name"])
+            .unwrap();
+        let local = dir.join(mount["name"].as_str().unwrap());
+        std::fs::create_dir_all(&local).unwrap();
+        let secret = find(
+            docs,
+            "Secret",
+            volume["secret"]["secretName"].as_str().unwrap(),
+        );
+        for item in volume["secret"]["items"].as_array().unwrap() {
+            let (key, path) = (
+                item["key"].as_str().unwrap(),
+                item["path"].as_str().unwrap(),
+            );
+            if key == "kubeconfig" {
+                std::fs::copy(kubeconfig, local.join(path)).unwrap();
+            } else {
+                let data = base64::engine::general_purpose::STANDARD
+                    .decode(secret["data"][key].as_str().unwrap())
+                    .unwrap();
+                std::fs::write(local.join(path), data).unwrap();
+            }
+        }
+        let mount_path = mount["mountPath"].as_str().unwrap();
+        for a in &mut args {
+            *a = a.replace(
+                &format!("={mount_path}/"),
+                &format!("={}/", local.display()),
+            );
+        }
+    }
+    args
+}
+
+fn cellfed(args: &[String]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_cellfed"));
+    cmd.args(args).env_remove("KUBECONFIG");
+    run(&mut cmd)
+}
+
+/// `kind name` → resourceVersion of every object the bootstrap installs.
+fn installed(server: &Apiserver) -> std::collections::BTreeMap<String, String> {
+    let mut items = Vec::new();
+    for args in [
+        &[
+            "get",
+            "crd,validatingwebhookconfigurations,mutatingwebhookconfigurations",
+        ][..],
+        &[
+            "get",
+            "federatedtypeconfigs,kubefedconfigs",
+            "-n",
+            "kube-federation-system",
+        ],
+        &["get", "namespaces"],
+    ] {
+        let out = ok(server.kubectl().args(args).args(["-o", "json"]));
+        let list: serde_json::Value = serde_json::from_str(&out).unwrap();
+        items.extend(list["items"].as_array().unwrap().iter().cloned());
+    }
+    items
+        .iter()
+        .map(|i| {
+            (
+                format!(
+                    "{} {}",
+                    i["kind"].as_str().unwrap(),
+                    i["metadata"]["name"].as_str().unwrap()
+                ),
+                i["metadata"]["resourceVersion"]
+                    .as_str()
+                    .unwrap()
+                    .to_string(),
+            )
+        })
+        .collect()
+}
+
+/// Issue 13: the hook Job's very command line, run against a real `cellfed apiserver`, installs
+/// the federation API into it (CRDs Established and converting through the chart's webhook
+/// Service, FederatedTypeConfigs, KubeFedConfig, the webhook configurations trusting the chart's
+/// CA); a second run writes nothing.
+#[test]
+fn bootstrap_job_command_installs_the_federation_api_into_cellfed_apiserver() {
+    use base64::Engine as _;
+    let server = start_apiserver();
+    let docs = render(&ha_values());
+    let dir = tempfile::tempdir().unwrap();
+    let args = job_command(&docs, &server.kubeconfig, dir.path());
+    let first = cellfed(&args);
+    assert!(
+        first.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+
+    let ca = find(&docs, "Secret", "fed-cellfed-webhook-certs")["data"]["ca.crt"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let crds: serde_json::Value =
+        serde_json::from_str(&ok(server.kubectl().args(["get", "crd", "-o", "json"]))).unwrap();
+    let crds = crds["items"].as_array().unwrap();
+    let all = cellfed_api::all_crds().unwrap();
+    assert_eq!(crds.len(), all.len());
+    for crd in crds {
+        let name = crd["metadata"]["name"].as_str().unwrap();
+        let established = crd["status"]["conditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["type"] == "Established" && c["status"] == "True");
+        assert!(established, "CRD {name} is not Established");
+        if crd["spec"]["group"] == "types.kubefed.io" {
+            let cc = &crd["spec"]["conversion"]["webhook"]["clientConfig"];
+            assert_eq!(cc["service"]["name"], "fed-cellfed-webhook", "{name}");
+            assert_eq!(cc["service"]["namespace"], "kube-federation-system");
+            assert_eq!(cc["caBundle"], ca, "{name} trusts another CA");
+        }
+    }
+    let ftcs = ok(server.kubectl().args([
+        "get",
+        "federatedtypeconfigs",
+        "-n",
+        "kube-federation-system",
+        "-o",
+        "name",
+    ]));
+    assert_eq!(
+        ftcs.lines().count(),
+        cellfed_api::targets::default_targets().len(),
+        "{ftcs}"
+    );
+    let adopt = ok(server.kubectl().args([
+        "get",
+        "kubefedconfig",
+        "kubefed",
+        "-n",
+        "kube-federation-system",
+        "-o",
+        "jsonpath={.spec.syncController.adoptResources}",
+    ]));
+    assert_eq!(adopt, "Disabled");
+    for (kind, name, paths) in [
+        (
+            "validatingwebhookconfiguration",
+            "fed-cellfed-webhook",
+            vec!["/validate"],
+        ),
+        (
+            "validatingwebhookconfiguration",
+            "fed-cellfed-webhook-kubefed",
+            vec![
+                "/validate-federatedtypeconfigs",
+                "/validate-kubefedcluster",
+                "/validate-kubefedconfig",
+            ],
+        ),
+        (
+            "mutatingwebhookconfiguration",
+            "fed-cellfed-webhook-kubefed",
+            vec!["/default-kubefedconfig"],
+        ),
+    ] {
+        let config: serde_json::Value = serde_json::from_str(&ok(server
+            .kubectl()
+            .args(["get", kind, name, "-o", "json"])))
+        .unwrap();
+        let hooks = config["webhooks"].as_array().unwrap();
+        let got: Vec<&str> = hooks
+            .iter()
+            .map(|h| h["clientConfig"]["service"]["path"].as_str().unwrap())
+            .collect();
+        assert_eq!(got, paths, "{kind} {name}");
+        for h in hooks {
+            assert_eq!(h["clientConfig"]["caBundle"], ca, "{kind} {name}");
+            assert_eq!(h["clientConfig"]["service"]["name"], "fed-cellfed-webhook");
+            assert_eq!(h["failurePolicy"], "Fail");
+        }
+    }
+    // the CA in the configurations is the webhook certificate's, as PEM
+    let pem = base64::engine::general_purpose::STANDARD
+        .decode(&ca)
+        .unwrap();
+    assert!(
+        String::from_utf8(pem)
+            .unwrap()
+            .contains("BEGIN CERTIFICATE")
+    );
+
+    // a second run (a helm upgrade with the same certificate) changes nothing
+    let before = installed(&server);
+    assert!(before.len() > all.len(), "{before:?}");
+    let second = cellfed(&args);
+    assert!(
+        second.status.success(),
+        "{}",
+        String::from_utf8_lossy(&second.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&second.stderr).contains("0 object(s) written"),
+        "{}",
+        String::from_utf8_lossy(&second.stderr)
+    );
+    assert_eq!(installed(&server), before, "the second run wrote");
+}
+
+/// Hostile or broken inputs fail the Job with a message and store nothing: a CA file that is
+/// not PEM, an apiserver that never gets ready within the timeout.
+#[test]
+fn bootstrap_fails_clearly_and_writes_nothing_on_bad_input() {
+    let server = start_apiserver();
+    let dir = tempfile::tempdir().unwrap();
+    let bad_ca = dir.path().join("ca.crt");
+    std::fs::write(&bad_ca, "not a certificate\n").unwrap();
+    let out = cellfed(&[
+        "bootstrap".into(),
+        format!("--kubeconfig={}", server.kubeconfig.display()),
+        "--webhook-service=fed-cellfed-webhook".into(),
+        format!("--webhook-ca-file={}", bad_ca.display()),
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("holds no PEM certificate"), "{err}");
+    let crds = ok(server.kubectl().args(["get", "crd", "-o", "name"]));
+    assert_eq!(crds.trim(), "", "stored after a refused CA: {crds}");
+
+    // an apiserver that does not answer: the kubeconfig's server on a closed port
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let text = std::fs::read_to_string(&server.kubeconfig).unwrap();
+    let mut kc: serde_json::Value = serde_yaml::from_str(&text).unwrap();
+    kc["clusters"][0]["cluster"]["server"] = format!("https://127.0.0.1:{port}").into();
+    let dead = dir.path().join("dead.kubeconfig");
+    std::fs::write(&dead, serde_yaml::to_string(&kc).unwrap()).unwrap();
+    let out = cellfed(&[
+        "bootstrap".into(),
+        format!("--kubeconfig={}", dead.display()),
+        "--timeout=2s".into(),
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("/readyz not ok within 2s"), "{err}");
 }

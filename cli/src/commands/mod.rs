@@ -1,6 +1,7 @@
 //! `cellfed` subcommands.
 
 mod apiserver;
+mod bootstrap;
 pub mod controller;
 mod member;
 mod tunnel;
@@ -41,6 +42,14 @@ enum Command {
     ///
     /// Example: cellfed webhook --listen 127.0.0.1:8443 --cert-dir .cellfed/webhook --kubeconfig .cellfed/apiserver/kubeconfig --advertise-url https://127.0.0.1:8443
     Webhook(webhook::WebhookArgs),
+    /// Install the federation API into a federation apiserver: the CRDs, the federation
+    /// namespace, the KubeFedConfig and default FederatedTypeConfigs (what `cellfed up`
+    /// installs) and, given the webhook's Service and CA, the CRDs' conversion and the admission
+    /// webhook configurations. Waits for /readyz first; idempotent. The Helm chart's seed layout
+    /// runs it as a hook Job.
+    ///
+    /// Example: cellfed bootstrap --kubeconfig cellfed.kubeconfig --webhook-service cellfed-webhook --webhook-ca-file ca.crt
+    Bootstrap(bootstrap::BootstrapArgs),
     /// Write the generated CRD YAML (the files checked in under crds/).
     ///
     /// Example: cellfed crds --out crds
@@ -80,6 +89,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Controller(args) => runtime()?.block_on(controller::run(args)),
         Command::Member(args) => runtime()?.block_on(member::run(args)),
         Command::Webhook(args) => runtime()?.block_on(webhook::run(args)),
+        Command::Bootstrap(args) => runtime()?.block_on(bootstrap::run(args)),
         Command::Crds(args) => crds(&args),
         Command::Chart(args) => chart(&args),
         Command::Up(args) => runtime()?.block_on(up::run(args)),

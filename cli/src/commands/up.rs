@@ -10,7 +10,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use kube::api::{Api, Patch, PatchParams};
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
@@ -277,64 +276,17 @@ async fn labelled(
 
 /// Installs the federation API on the host: CRDs, the federation namespace, the shipped
 /// KubeFedConfig (adoptResources Disabled) and the default FederatedTypeConfigs. Idempotent.
+/// The same as `cellfed bootstrap` without a webhook target (conversion runs in-process here).
 pub async fn bootstrap(client: &kube::Client) -> anyhow::Result<()> {
-    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-    let ssa = PatchParams::apply("cellfed-up").force();
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    for crd in cellfed_api::all_crds()? {
-        let name = crd.metadata.name.clone().unwrap_or_default();
-        let mut body = serde_json::to_value(&crd)?;
-        body["apiVersion"] = json!("apiextensions.k8s.io/v1");
-        body["kind"] = json!("CustomResourceDefinition");
-        crds.patch(&name, &ssa, &Patch::Apply(&body))
-            .await
-            .with_context(|| format!("installing CRD {name}"))?;
-    }
-    let ns = cellfed_api::well_known::DEFAULT_SYSTEM_NAMESPACE;
-    let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
-    namespaces
-        .patch(
-            ns,
-            &ssa,
-            &Patch::Apply(
-                json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}),
-            ),
-        )
-        .await?;
-    // CRDs of this process's own store are established at once, but wait for discovery anyway
-    for _ in 0..50 {
-        if Api::<cellfed_api::kubefed::KubeFedConfig>::namespaced(client.clone(), ns)
-            .list(&Default::default())
-            .await
-            .is_ok()
-        {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    let mut config = serde_json::to_value(cellfed_api::kubefed::KubeFedConfig::cellfed_default())?;
-    config["apiVersion"] = json!("core.kubefed.io/v1beta1");
-    config["kind"] = json!("KubeFedConfig");
-    config["metadata"]["namespace"] = json!(ns);
-    let configs: Api<cellfed_api::kubefed::KubeFedConfig> = Api::namespaced(client.clone(), ns);
-    configs
-        .patch(
-            cellfed_api::well_known::KUBEFED_CONFIG_NAME,
-            &ssa,
-            &Patch::Apply(&config),
-        )
-        .await
-        .context("writing the KubeFedConfig")?;
-    let ftcs: Api<cellfed_api::kubefed::FederatedTypeConfig> = Api::namespaced(client.clone(), ns);
-    for target in cellfed_api::targets::default_targets() {
-        let ftc = cellfed_api::kubefed::FederatedTypeConfig::for_target(&target, ns);
-        let mut body = serde_json::to_value(&ftc)?;
-        body["apiVersion"] = json!("core.kubefed.io/v1beta1");
-        body["kind"] = json!("FederatedTypeConfig");
-        ftcs.patch(&target.type_config_name(), &ssa, &Patch::Apply(&body))
-            .await
-            .context("writing a FederatedTypeConfig")?;
-    }
+    super::bootstrap::install(
+        client,
+        cellfed_api::well_known::DEFAULT_SYSTEM_NAMESPACE,
+        None,
+        false,
+        true,
+        std::time::Instant::now() + std::time::Duration::from_secs(60),
+    )
+    .await?;
     Ok(())
 }
 

@@ -71,15 +71,7 @@ pub async fn register(client: &kube::Client, base_url: &str, ca_pem: &str) -> an
     }
     let client_config = |path: &str| json!({"url": format!("{base}{path}"), "caBundle": ca});
     let (kubefed_validating, kubefed_mutating) = kubefed_webhooks(&client_config);
-    let mut webhooks = vec![json!({
-        "name": "validate.cellfed.io", "admissionReviewVersions": ["v1"], "sideEffects": "None",
-        "failurePolicy": "Fail", "timeoutSeconds": 10,
-        "clientConfig": client_config("/validate"),
-        "rules": [
-            {"apiGroups": ["types.kubefed.io"], "apiVersions": ["*"], "resources": ["*"], "operations": ["CREATE", "UPDATE"], "scope": "*"},
-            {"apiGroups": ["cellfed.io"], "apiVersions": ["*"], "resources": ["cells"], "operations": ["CREATE", "UPDATE"], "scope": "*"}
-        ]
-    })];
+    let mut webhooks = vec![validate_hook(client_config("/validate"))];
     webhooks.extend(kubefed_validating);
     let vwc = json!({
         "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingWebhookConfiguration",
@@ -111,6 +103,32 @@ pub async fn register(client: &kube::Client, base_url: &str, ca_pem: &str) -> an
     .await
     .context("writing ValidatingWebhookConfiguration cellfed-webhook")?;
     Ok(())
+}
+
+/// cellfed's validating webhook `validate.cellfed.io`: federated resources and Cells on create
+/// and update, reached through `client_config` (its `/validate`).
+pub fn validate_hook(client_config: serde_json::Value) -> serde_json::Value {
+    let rule = |groups: &[&str], resources: &[&str]| {
+        json!({
+            "apiGroups": groups,
+            "apiVersions": ["*"],
+            "resources": resources,
+            "operations": ["CREATE", "UPDATE"],
+            "scope": "*",
+        })
+    };
+    json!({
+        "name": "validate.cellfed.io",
+        "admissionReviewVersions": ["v1"],
+        "sideEffects": "None",
+        "failurePolicy": "Fail",
+        "timeoutSeconds": 10,
+        "clientConfig": client_config,
+        "rules": [
+            rule(&[cellfed_api::well_known::TYPES_GROUP], &["*"]),
+            rule(&[cellfed_api::well_known::CELLFED_GROUP], &["cells"]),
+        ],
+    })
 }
 
 /// KubeFed's webhooks for its own types, with KubeFed's names and paths: the validating ones
