@@ -944,3 +944,109 @@ pub fn http_get(url: &str) -> Result<String, String> {
         .map(|(_, b)| b.to_string())
         .unwrap_or_default())
 }
+
+/// ADDED events of a namespace's ConfigMaps whose name starts with a prefix, as (name,
+/// resourceVersion), from a `kubectl get --raw ...?watch=1` that resumes at the last
+/// resourceVersion seen when its stream ends (as a reflector does); stopped when dropped.
+pub struct AddedWatch {
+    seen: std::sync::Arc<std::sync::Mutex<Vec<(String, u64)>>>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    child: std::sync::Arc<std::sync::Mutex<Option<Child>>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl AddedWatch {
+    /// Watches ConfigMaps of `namespace` named `prefix…` from revision `rv`.
+    pub fn start(kubeconfig: &Path, namespace: &str, prefix: &str, rv: u64) -> Self {
+        use std::io::{BufRead, BufReader};
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::sync::{Arc, Mutex};
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let child: Arc<Mutex<Option<Child>>> = Arc::new(Mutex::new(None));
+        let (kc, ns, prefix) = (
+            kubeconfig.to_path_buf(),
+            namespace.to_string(),
+            prefix.to_string(),
+        );
+        let (found, stopped, current) = (seen.clone(), stop.clone(), child.clone());
+        let thread = std::thread::spawn(move || {
+            let mut rv = rv;
+            while !stopped.load(Ordering::SeqCst) {
+                let path =
+                    format!("/api/v1/namespaces/{ns}/configmaps?watch=1&resourceVersion={rv}");
+                let mut c = Command::new("kubectl")
+                    .env("KUBECONFIG", &kc)
+                    .args(["get", "--raw", &path, "--request-timeout=0"])
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .unwrap();
+                let out = BufReader::new(c.stdout.take().unwrap());
+                *current.lock().unwrap() = Some(c);
+                for line in out.lines() {
+                    let Ok(line) = line else { break };
+                    let Ok(ev) = serde_json::from_str::<Value>(&line) else {
+                        continue;
+                    };
+                    let meta = &ev["object"]["metadata"];
+                    let Some(r) = meta["resourceVersion"]
+                        .as_str()
+                        .and_then(|r| r.parse().ok())
+                    else {
+                        continue;
+                    };
+                    rv = r;
+                    let name = meta["name"].as_str().unwrap_or_default();
+                    if ev["type"] == "ADDED" && name.starts_with(&prefix) {
+                        found.lock().unwrap().push((name.to_string(), rv));
+                    }
+                }
+                if let Some(mut c) = current.lock().unwrap().take() {
+                    let _ = c.kill();
+                    let _ = c.wait();
+                }
+                if !stopped.load(Ordering::SeqCst) {
+                    // the server went away: do not spin on reconnects
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+            }
+        });
+        Self {
+            seen,
+            stop,
+            child,
+            thread: Some(thread),
+        }
+    }
+
+    /// The events so far.
+    pub fn seen(&self) -> Vec<(String, u64)> {
+        self.seen.lock().unwrap().clone()
+    }
+
+    /// Waits (at most `secs`) until `n` ADDED events arrived; returns them.
+    pub fn wait_for(&self, n: usize, secs: u64, what: &str) -> Vec<(String, u64)> {
+        eventually(secs, &format!("{n} ADDED events on {what}"), || {
+            let seen = self.seen();
+            if seen.len() >= n {
+                Ok(seen)
+            } else {
+                Err(format!("{} so far", seen.len()))
+            }
+        })
+    }
+}
+
+impl Drop for AddedWatch {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Some(mut c) = self.child.lock().unwrap().take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}

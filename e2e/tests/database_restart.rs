@@ -9,14 +9,13 @@
 //! a temporary directory), so killing it cannot disturb other tests using the machine's shared
 //! server. Without `mariadbd` on PATH the test prints `SKIPPED` and returns.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use cellfed_e2e::{binary, eventually, free_port, kubectl_raw};
+use cellfed_e2e::{AddedWatch, binary, eventually, free_port, kubectl_raw};
 use serde_json::Value;
 
 const WRITES: usize = 300;
@@ -197,46 +196,6 @@ fn create_with_retries(kc: &Path, i: usize, failed: &AtomicUsize) {
     }
 }
 
-/// ADDED events of `w-*` ConfigMaps from a watch at `rv`, resumed at the last seen
-/// resourceVersion when the stream ends (as a reflector does), until `done`.
-fn watch(kc: PathBuf, rv: String, seen: Arc<Mutex<Vec<(String, u64)>>>, stop: Arc<AtomicUsize>) {
-    let mut rv = rv;
-    while stop.load(Ordering::SeqCst) == 0 {
-        let path = format!("/api/v1/namespaces/{NS}/configmaps?watch=1&resourceVersion={rv}");
-        let mut child = Command::new("kubectl")
-            .env("KUBECONFIG", &kc)
-            .args(["get", "--raw", &path, "--request-timeout=0"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let out = BufReader::new(child.stdout.take().unwrap());
-        for line in out.lines() {
-            let Ok(line) = line else { break };
-            let Ok(ev) = serde_json::from_str::<Value>(&line) else {
-                continue;
-            };
-            let Some(r) = ev["object"]["metadata"]["resourceVersion"].as_str() else {
-                continue;
-            };
-            rv = r.to_string();
-            let name = ev["object"]["metadata"]["name"]
-                .as_str()
-                .unwrap_or_default();
-            if ev["type"] == "ADDED" && name.starts_with("w-") {
-                seen.lock()
-                    .unwrap()
-                    .push((name.to_string(), r.parse().unwrap()));
-            }
-            if stop.load(Ordering::SeqCst) != 0 {
-                break;
-            }
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-    }
-}
-
 #[test]
 fn mariadb_killed_and_restarted_under_writes_loses_nothing() {
     if cellfed_e2e::skip("mariadb_killed_and_restarted_under_writes", true) {
@@ -289,13 +248,9 @@ fn mariadb_killed_and_restarted_under_writes_loses_nothing() {
     let rv = serde_json::from_str::<Value>(&list).unwrap()["metadata"]["resourceVersion"]
         .as_str()
         .unwrap()
-        .to_string();
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let stop = Arc::new(AtomicUsize::new(0));
-    let watcher = {
-        let (kc, seen, stop) = (kc.clone(), seen.clone(), stop.clone());
-        std::thread::spawn(move || watch(kc, rv, seen, stop))
-    };
+        .parse()
+        .unwrap();
+    let watcher = AddedWatch::start(&kc, NS, "w-", rv);
 
     let acked = Arc::new(AtomicUsize::new(0));
     let failed = Arc::new(AtomicUsize::new(0));
@@ -375,22 +330,11 @@ fn mariadb_killed_and_restarted_under_writes_loses_nothing() {
 
     // the watch saw every create once, in the client's order, at increasing revisions
     let want: Vec<String> = (0..WRITES).map(|i| format!("w-{i}")).collect();
-    eventually(60, "the watch sees every create", || {
-        let n = seen.lock().unwrap().len();
-        if n >= WRITES {
-            Ok(())
-        } else {
-            Err(format!("{n} of {WRITES}"))
-        }
-    });
-    stop.store(1, Ordering::SeqCst);
-    let seen = seen.lock().unwrap().clone();
+    let seen = watcher.wait_for(WRITES, 60, "the watch (every create)");
     let names: Vec<String> = seen.iter().map(|(n, _)| n.clone()).collect();
     assert_eq!(names, want, "watch events out of order or duplicated");
     assert!(
         seen.windows(2).all(|w| w[0].1 < w[1].1),
         "resourceVersions not increasing"
     );
-    // the watcher's kubectl ends with the apiserver, when the test returns
-    drop(watcher);
 }

@@ -20,13 +20,12 @@
 //! `scripts/ensure-services.sh`) the test prints a `SKIPPED` line and returns without asserting
 //! anything: cargo reports it as passed, the SKIPPED line is the truth.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use cellfed_e2e::AddedWatch;
 use cellfed_e2e::galera::{Cluster, Haproxy};
 use cellfed_e2e::{Apiserver, eventually, kubectl_raw, request_lines};
 use serde_json::Value;
@@ -44,106 +43,6 @@ fn configmap(name: &str) -> String {
     format!(
         "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: {name}, namespace: {NS}}}\ndata: {{name: {name}}}\n"
     )
-}
-
-/// ADDED events of ConfigMaps in `NS`, as (name, resourceVersion), from a watch on one replica.
-struct Watch {
-    seen: Arc<Mutex<Vec<(String, u64)>>>,
-    stop: Arc<AtomicBool>,
-    child: Arc<Mutex<Option<Child>>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Watch {
-    /// Watches from revision `rv`, resuming at the last revision seen when the stream ends (as
-    /// a reflector does), until dropped.
-    fn start(kc: &Path, rv: u64) -> Watch {
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let stop = Arc::new(AtomicBool::new(false));
-        let child: Arc<Mutex<Option<Child>>> = Arc::new(Mutex::new(None));
-        let thread = {
-            let (kc, seen, stop, current) =
-                (kc.to_path_buf(), seen.clone(), stop.clone(), child.clone());
-            std::thread::spawn(move || {
-                let mut rv = rv;
-                while !stop.load(Ordering::SeqCst) {
-                    let path =
-                        format!("/api/v1/namespaces/{NS}/configmaps?watch=1&resourceVersion={rv}");
-                    let mut c = Command::new("kubectl")
-                        .env("KUBECONFIG", &kc)
-                        .args(["get", "--raw", &path, "--request-timeout=0"])
-                        .stdout(Stdio::piped())
-                        .stderr(Stdio::null())
-                        .spawn()
-                        .unwrap();
-                    let out = BufReader::new(c.stdout.take().unwrap());
-                    *current.lock().unwrap() = Some(c);
-                    for line in out.lines() {
-                        let Ok(line) = line else { break };
-                        let Ok(ev) = serde_json::from_str::<Value>(&line) else {
-                            continue;
-                        };
-                        let meta = &ev["object"]["metadata"];
-                        let Some(r) = meta["resourceVersion"].as_str() else {
-                            continue;
-                        };
-                        rv = r.parse().unwrap();
-                        if ev["type"] == "ADDED" {
-                            let name = meta["name"].as_str().unwrap_or_default().to_string();
-                            seen.lock().unwrap().push((name, rv));
-                        }
-                    }
-                    if let Some(mut c) = current.lock().unwrap().take() {
-                        let _ = c.kill();
-                        let _ = c.wait();
-                    }
-                    if !stop.load(Ordering::SeqCst) {
-                        // the replica went away: do not spin on reconnects
-                        std::thread::sleep(Duration::from_millis(200));
-                    }
-                }
-            })
-        };
-        Watch {
-            seen,
-            stop,
-            child,
-            thread: Some(thread),
-        }
-    }
-
-    fn seen(&self) -> Vec<(String, u64)> {
-        self.seen.lock().unwrap().clone()
-    }
-
-    /// Waits until `n` ADDED events arrived; returns them.
-    fn wait_for(&self, n: usize, replica: &str) -> Vec<(String, u64)> {
-        eventually(
-            120,
-            &format!("{n} ADDED events on {replica}'s watch"),
-            || {
-                let seen = self.seen();
-                if seen.len() >= n {
-                    Ok(seen)
-                } else {
-                    Err(format!("{} so far", seen.len()))
-                }
-            },
-        )
-    }
-}
-
-impl Drop for Watch {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(mut c) = self.child.lock().unwrap().take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
 }
 
 /// The resourceVersion of a LIST of `NS`'s ConfigMaps, and its items as (name, rv, data.name).
@@ -297,7 +196,10 @@ fn galera_three_replicas_lose_nothing_when_a_node_dies() {
     // --- 1: 600 creates spread over the three replicas, no client retries
     let (start, before) = list(&kcs[0]);
     assert!(before.is_empty(), "{before:?}");
-    let watches: Vec<Watch> = kcs.iter().map(|kc| Watch::start(kc, start)).collect();
+    let watches: Vec<AddedWatch> = kcs
+        .iter()
+        .map(|kc| AddedWatch::start(kc, NS, "", start))
+        .collect();
     let clients: Vec<_> = (0..CLIENTS)
         .map(|c| {
             let kc = kcs[c % kcs.len()].clone();
@@ -369,7 +271,7 @@ fn galera_three_replicas_lose_nothing_when_a_node_dies() {
         );
     }
     for (w, r) in watches.iter().zip(&replicas) {
-        let seen = w.wait_for(total, &r.name);
+        let seen = w.wait_for(total, 120, &format!("{}'s watch", r.name));
         assert_eq!(
             seen, order,
             "{}'s watch: not every create once, in revision order",
@@ -456,7 +358,7 @@ fn galera_three_replicas_lose_nothing_when_a_node_dies() {
         let mut names: Vec<String> = items.into_iter().map(|(n, _, _)| n).collect();
         names.sort();
         assert_eq!(names, expected, "{}: stored ConfigMaps", r.name);
-        let seen = w.wait_for(total + second, &r.name);
+        let seen = w.wait_for(total + second, 120, &format!("{}'s watch", r.name));
         assert!(
             seen.windows(2).all(|p| p[0].1 < p[1].1),
             "{}'s watch: revisions not increasing",
